@@ -1,0 +1,1 @@
+"""The ``vinnp`` command line (installed as ``vinnp.cli``)."""

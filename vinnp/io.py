@@ -1,0 +1,80 @@
+"""Atomic, pickle-free file writing and reading.
+
+Everything vinnp writes goes to a temporary file in the destination folder and
+is then renamed over the target, so an interrupted write never leaves a
+half-written checkpoint, dataset or report behind.
+"""
+
+import json
+import os
+import tempfile
+import zipfile
+
+import numpy as np
+
+
+def _atomic(path, write):
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.basename(path), dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def save_npz(path, **arrays):
+    """Write arrays to ``path`` (.npz) atomically. Object arrays are refused."""
+    for key, value in arrays.items():
+        if np.asarray(value).dtype == object:
+            raise ValueError(f"{key}: object arrays cannot be saved without pickle")
+    _atomic(path, lambda fh: np.savez(fh, **arrays))
+
+
+def load_npz(path, name="file"):
+    """Load an .npz file into a dict of arrays, never unpickling.
+
+    Raises ValueError naming ``name`` when the file is missing, truncated or
+    not an npz archive.
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise ValueError(f"{name}: no such file {path!r}")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, KeyError) as exc:
+        raise ValueError(f"{name}: {path!r} is not a readable .npz archive ({exc})") from None
+
+
+def save_json(path, obj):
+    """Write ``obj`` as indented JSON atomically."""
+    text = json.dumps(obj, indent=2, sort_keys=False) + "\n"
+    _atomic(path, lambda fh: fh.write(text.encode()))
+
+
+def load_json(path, name="file"):
+    """Read a JSON file, raising ValueError naming ``name`` on any problem."""
+    path = os.fspath(path)
+    try:
+        with open(path) as fh:
+            return json.load(fh)
+    except FileNotFoundError:
+        raise ValueError(f"{name}: no such file {path!r}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{name}: {path!r} is not valid JSON ({exc})") from None
+
+
+def save_figure(fig, path, **kwargs):
+    """Save a matplotlib figure atomically (PNG by the path's suffix)."""
+    fmt = os.path.splitext(os.fspath(path))[1].lstrip(".") or "png"
+    _atomic(path, lambda fh: fig.savefig(fh, format=fmt, **kwargs))
