@@ -65,7 +65,10 @@ def central_difference(loss, params, index, eps, order=4):
     if order == 2:
         value = (f(step) - f(-step)) / (2 * step)
     else:
-        value = (-f(2 * step) + 8 * f(step) - 8 * f(-step) + f(-2 * step)) / (12 * step)
+        # differences first: identical values then cancel exactly
+        d1 = f(step) - f(-step)
+        d2 = f(2 * step) - f(-2 * step)
+        value = (8 * d1 - d2) / (12 * step)
     x[index] = x0
     return value
 

@@ -1,0 +1,10 @@
+import os
+
+# Tests run the serial-equivalent reduction anyway (fixed chunks); one thread
+# keeps two concurrent test runs on a 2-core machine from oversubscribing it.
+os.environ.setdefault("NUMBA_NUM_THREADS", "2")
+
+from hypothesis import settings  # noqa: E402
+
+settings.register_profile("default", deadline=None, max_examples=25, derandomize=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))

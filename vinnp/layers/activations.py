@@ -1,0 +1,69 @@
+"""Activations with their first and second derivatives.
+
+The second derivative is needed because a VIN's loss depends on the force
+dU/dq (eq. 6, 9-10): its parameter gradient contains d^2U/(dq dtheta), whose
+backward pass runs through sigma''.
+
+Each activation has an integer code so that compiled kernels can take a whole
+network's activations as one int array.
+"""
+
+import math
+
+import numpy as np
+from numba import njit
+
+ACTIVATIONS = ("identity", "tanh", "relu", "softplus", "sin")
+CODES = {name: i for i, name in enumerate(ACTIVATIONS)}
+IDENTITY, TANH, RELU, SOFTPLUS, SIN = range(5)
+# Activations whose second derivative exists everywhere; relu's is 0 almost
+# everywhere, so second-order checks use it only away from its kink.
+SMOOTH = ("identity", "tanh", "softplus", "sin")
+
+
+def code_of(name, argname="activation"):
+    if name not in CODES:
+        raise ValueError(f"{argname}: unknown activation {name!r}; expected one of {', '.join(ACTIVATIONS)}")
+    return CODES[name]
+
+
+@njit(cache=True)
+def act(c, x):
+    """sigma(x) for activation code c."""
+    if c == TANH:
+        return math.tanh(x)
+    if c == RELU:
+        return x if x > 0 else 0.0 * x
+    if c == SOFTPLUS:
+        # log(1 + e^x) without overflow: max(x, 0) + log1p(e^-|x|)
+        return max(x, 0.0 * x) + math.log1p(math.exp(-abs(x)))
+    if c == SIN:
+        return math.sin(x)
+    return x
+
+
+@njit(cache=True)
+def act_d1(c, x, y):
+    """sigma'(x), given y = sigma(x) (tanh reuses it)."""
+    if c == TANH:
+        return 1.0 - y * y
+    if c == RELU:
+        return 1.0 if x > 0 else 0.0
+    if c == SOFTPLUS:
+        return 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))
+    if c == SIN:
+        return math.cos(x)
+    return 1.0
+
+
+@njit(cache=True)
+def act_d2(c, x, y):
+    """sigma''(x), given y = sigma(x)."""
+    if c == TANH:
+        return -2.0 * y * (1.0 - y * y)
+    if c == SOFTPLUS:
+        s = 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))
+        return s * (1.0 - s)
+    if c == SIN:
+        return -math.sin(x)
+    return 0.0  # identity, relu (almost everywhere)

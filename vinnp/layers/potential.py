@@ -1,0 +1,193 @@
+"""Potential networks U_theta(q): the force dU/dq and its second-order backward.
+
+``force`` returns dU/dq — the quantity in eqs. (6), (9) and (10); note it is
+*minus* the physical force. Every VIN and HNN loss depends on it, so its
+backward is second order: given an upstream vector v on dU/dq it returns
+
+* the parameter gradient  sum_b v_b^T d^2U/(dq dtheta)(q_b)   and
+* the Hessian-vector product  (d^2U/dq^2)(q_b) v_b.
+
+Both come from one forward-mode sweep (tangent v along q) over the reverse pass
+that computes dU/dq and dU/dtheta (Pearlmutter's R-operator): the tangent of
+dU/dq is Hv, and the tangent of dU/dtheta is v^T d^2U/(dq dtheta) by symmetry
+of mixed partial derivatives. Per layer l (z = W a + b, a = sigma(z)):
+
+  forward tangent   dz_l = W_l da_{l-1},          da_l = sigma'(z_l) dz_l
+  reverse           gz_l = sigma'(z_l) ga_l,      ga_{l-1} = W_l^T gz_l
+  reverse tangent   dgz_l = sigma''(z_l) dz_l ga_l + sigma'(z_l) dga_l
+                    dga_{l-1} = W_l^T dgz_l
+  parameter grads   dW_l += dgz_l a_{l-1}^T + gz_l da_{l-1}^T,  db_l += dgz_l
+
+with ga_L = 1 (scalar output) and dga_L = 0; Hv = dga_0. Any depth, any
+activation with a second derivative.
+"""
+
+import numpy as np
+from numba import njit, prange
+
+from vinnp.layers.activations import act_d1, act_d2
+from vinnp.layers.mlp import CHUNK, MLP, backward_one, check_inputs, check_params, forward_one
+
+N_BUFFERS = 8  # z, a, gz, ga, dz, da, dgz, dga
+
+
+def potential_mlp(dim, hidden=(200,), activation="tanh", last="identity"):
+    """U_theta: R^dim -> R, Appendix C.1's default is one hidden layer of 200 tanh units."""
+    return MLP([dim, *hidden, 1], activation, last)
+
+
+@njit(cache=True)
+def force_one(theta, w_off, b_off, sizes, acts, n_off, q, buf, out):
+    """out[:] = dU/dq at one q. buf: (8, sum(sizes)) work space; rows 0-3 hold z, a, gz, ga."""
+    forward_one(theta, w_off, b_off, sizes, acts, n_off, q, buf[0], buf[1])
+    one = buf[4, :1]  # scratch: upstream gradient 1 on the scalar U
+    one[0] = 1.0
+    for i in range(sizes[0]):
+        out[i] = 0.0
+    backward_one(theta, w_off, b_off, sizes, acts, n_off, buf[0], buf[1], one,
+                 buf[3], buf[2], theta, False, out)
+
+
+@njit(cache=True)
+def force_rop_one(theta, w_off, b_off, sizes, acts, n_off, q, v, buf, grad, hv):
+    """Backward of dU/dq at one q for upstream v: grad += v^T d(dU/dq)/dtheta, hv += H v.
+
+    Recomputes the forward and reverse passes (cheaper than storing them across
+    a rollout) and runs their tangents; see the module docstring.
+    """
+    z, a, gz, ga, dz, da, dgz, dga = buf[0], buf[1], buf[2], buf[3], buf[4], buf[5], buf[6], buf[7]
+    L = sizes.shape[0] - 1
+    forward_one(theta, w_off, b_off, sizes, acts, n_off, q, z, a)
+    # forward tangent along v
+    for i in range(sizes[0]):
+        da[i] = v[i]
+    for l in range(1, L + 1):
+        nin = sizes[l - 1]
+        ai = n_off[l - 1]
+        zo = n_off[l]
+        wo = w_off[l - 1]
+        c = acts[l - 1]
+        for j in range(sizes[l]):
+            s = 0.0
+            row = wo + j * nin
+            for i in range(nin):
+                s += theta[row + i] * da[ai + i]
+            dz[zo + j] = s
+            da[zo + j] = act_d1(c, z[zo + j], a[zo + j]) * s
+    # reverse pass and its tangent, layer by layer
+    lo = n_off[L]
+    ga[lo] = 1.0
+    dga[lo] = 0.0
+    for l in range(L, 0, -1):
+        nin = sizes[l - 1]
+        ai = n_off[l - 1]
+        zo = n_off[l]
+        wo = w_off[l - 1]
+        bo = b_off[l - 1]
+        c = acts[l - 1]
+        for j in range(sizes[l]):
+            s1 = act_d1(c, z[zo + j], a[zo + j])
+            gz[zo + j] = s1 * ga[zo + j]
+            dgz[zo + j] = act_d2(c, z[zo + j], a[zo + j]) * dz[zo + j] * ga[zo + j] + s1 * dga[zo + j]
+        for i in range(nin):
+            ga[ai + i] = 0.0
+            dga[ai + i] = 0.0
+        for j in range(sizes[l]):
+            g = gz[zo + j]
+            dg = dgz[zo + j]
+            row = wo + j * nin
+            grad[bo + j] += dg
+            for i in range(nin):
+                grad[row + i] += dg * a[ai + i] + g * da[ai + i]
+                ga[ai + i] += theta[row + i] * g
+                dga[ai + i] += theta[row + i] * dg
+    for i in range(sizes[0]):
+        hv[i] += dga[i]
+
+
+@njit(cache=True, parallel=True)
+def _force_batch(theta, w_off, b_off, sizes, acts, n_off, Q, F):
+    B = Q.shape[0]
+    nchunk = (B + CHUNK - 1) // CHUNK
+    for c in prange(nchunk):
+        buf = np.empty((8, n_off[-1]), theta.dtype)
+        for b in range(c * CHUNK, min(B, (c + 1) * CHUNK)):
+            force_one(theta, w_off, b_off, sizes, acts, n_off, Q[b], buf, F[b])
+
+
+@njit(cache=True, parallel=True)
+def _force_backward_batch(theta, w_off, b_off, sizes, acts, n_off, Q, V, grad, HV):
+    B = Q.shape[0]
+    nchunk = (B + CHUNK - 1) // CHUNK
+    partial = np.zeros((nchunk, theta.shape[0]), theta.dtype)
+    for c in prange(nchunk):
+        buf = np.empty((8, n_off[-1]), theta.dtype)
+        for b in range(c * CHUNK, min(B, (c + 1) * CHUNK)):
+            force_rop_one(theta, w_off, b_off, sizes, acts, n_off, Q[b], V[b], buf, partial[c], HV[b])
+    for c in range(nchunk):
+        grad += partial[c]
+
+
+def _check_potential(mlp):
+    if mlp.sizes[-1] != 1:
+        raise ValueError(f"mlp: a potential network has one output, got sizes {mlp.sizes}")
+
+
+def force(mlp, params, q, layout=None, prefix=""):
+    """dU/dq for a batch q of shape (B, d) -> (B, d), same dtype as params."""
+    _check_potential(mlp)
+    layout = layout or mlp.layout()
+    params = check_params(params, layout)
+    q = check_inputs(q, mlp.sizes[0], params.dtype, "q")
+    out = np.empty_like(q)
+    _force_batch(params, *mlp.kernel_args(layout, prefix), q, out)
+    return out
+
+
+def force_backward(mlp, params, q, v, grad=None, layout=None, prefix=""):
+    """Backward of ``force`` for upstream v (B, d).
+
+    Accumulates sum_b v_b^T d^2U/(dq dtheta) into ``grad`` (zeros when None) and
+    returns (grad, hv) with hv[b] = (d^2U/dq^2)(q_b) v_b.
+    """
+    _check_potential(mlp)
+    layout = layout or mlp.layout()
+    params = check_params(params, layout)
+    q = check_inputs(q, mlp.sizes[0], params.dtype, "q")
+    v = check_inputs(v, mlp.sizes[0], params.dtype, "v")
+    if v.shape[0] != q.shape[0]:
+        raise ValueError(f"v: expected {q.shape[0]} rows to match q, got {v.shape[0]}")
+    if grad is None:
+        grad = np.zeros_like(params)
+    elif grad.shape != params.shape or grad.dtype != params.dtype:
+        raise ValueError(f"grad: expected a {params.dtype} vector of {params.size} entries")
+    hv = np.zeros_like(q)
+    _force_backward_batch(params, *mlp.kernel_args(layout, prefix), q, v, grad, hv)
+    return grad, hv
+
+
+def gradcheck_blocks(rng):
+    """Second-order path: loss sum(R * dU/dq) against parameters and q, several depths."""
+    from vinnp.gradcheck_core import Block
+    from vinnp.params import Layout
+
+    blocks = []
+    for hidden, act in (((8,), "tanh"), ((6, 5), "softplus"), ((5, 4, 3), "sin")):
+        net = potential_mlp(2, hidden, act)
+        layout = Layout.join([("", net.layout()), ("", Layout([("q", (5, 2))]))])
+        params = np.concatenate([net.init(rng), rng.standard_normal(10)])
+        params[: net.layout().size] += 0.1 * rng.standard_normal(net.layout().size)
+        R = rng.standard_normal((5, 2))
+        k = net.layout().size
+
+        def loss(p, net=net, layout=layout, R=R, k=k):
+            return float(np.sum(R * force(net, p[:k], layout.view(p, "q"))))
+
+        def loss_and_grad(p, net=net, layout=layout, R=R, k=k, loss=loss):
+            q = layout.view(p, "q")
+            g, hv = force_backward(net, p[:k], q, R)
+            return loss(p), np.concatenate([g, hv.ravel()])
+
+        blocks.append(Block(f"potential-force[depth {len(hidden) + 1}, {act}]", layout, params,
+                            loss, loss_and_grad))
+    return blocks
