@@ -13,12 +13,14 @@ import math
 import numpy as np
 from numba import njit
 
-ACTIVATIONS = ("identity", "tanh", "relu", "softplus", "sin")
+ACTIVATIONS = ("identity", "tanh", "relu", "softplus", "sin", "square")
 CODES = {name: i for i, name in enumerate(ACTIVATIONS)}
-IDENTITY, TANH, RELU, SOFTPLUS, SIN = range(5)
+IDENTITY, TANH, RELU, SOFTPLUS, SIN, SQUARE = range(6)
+# "square" (x^2) lets a network represent quadratic potentials such as the spring's
+# U = q^2/2 exactly; the tests use it to compare VIN cells with textbook integrators.
 # Activations whose second derivative exists everywhere; relu's is 0 almost
 # everywhere, so second-order checks use it only away from its kink.
-SMOOTH = ("identity", "tanh", "softplus", "sin")
+SMOOTH = ("identity", "tanh", "softplus", "sin", "square")
 
 
 def code_of(name, argname="activation"):
@@ -39,6 +41,8 @@ def act(c, x):
         return max(x, 0.0 * x) + math.log1p(math.exp(-abs(x)))
     if c == SIN:
         return math.sin(x)
+    if c == SQUARE:
+        return x * x
     return x
 
 
@@ -53,6 +57,8 @@ def act_d1(c, x, y):
         return 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))
     if c == SIN:
         return math.cos(x)
+    if c == SQUARE:
+        return 2.0 * x
     return 1.0
 
 
@@ -66,4 +72,6 @@ def act_d2(c, x, y):
         return s * (1.0 - s)
     if c == SIN:
         return -math.sin(x)
+    if c == SQUARE:
+        return 2.0
     return 0.0  # identity, relu (almost everywhere)

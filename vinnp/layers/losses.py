@@ -1,0 +1,362 @@
+"""Likelihoods, the KL term and the reparameterisation, each with its backward next to it.
+
+* :func:`gaussian_nll` — eq. (14): the phase-space VIN is trained by maximising
+  sum_t log N(y_t | x_t, sigma^2 I) with the error variance learned (as log sigma^2).
+* :func:`bernoulli_nll_logits` — pixel likelihood p(y_t | q_t) of Section 3.2 on
+  decoder logits (grey levels in [0, 1] allowed).
+* :func:`kl_std_normal` — KL[q(x_1) || p(x_1)] of the ELBO (Section 3.2, eqs.
+  15–18) for q(x_1) = N(m_1, s_1^2), eq. (18), and p(x_1) = N(0, I).
+* :func:`reparam_sample` — x_1 = m_1 + s_1 * eps, the sample that is propagated
+  through the network (eq. 15 and the expectation in the ELBO).
+
+Conventions: every loss returns a **sum** over all elements as a Python float;
+callers divide by the batch or sequence size they want. Backwards take the
+forward's arguments plus the upstream gradient (``dloss`` for a scalar loss,
+``dz`` for the sample) and return new arrays. Arrays are float32 or float64;
+all array arguments of one call share a dtype (Python scalars are cast to it),
+and results keep it.
+
+``log_var`` may be anything that broadcasts to the shape of the data without
+changing it: a scalar, per-dimension (D,), or the full shape. Its gradient is
+summed back to ``log_var``'s own shape.
+"""
+
+import numbers
+
+import numpy as np
+
+from vinnp.checks import as_array
+from vinnp.params import Layout
+
+LOG_2PI = float(np.log(2.0 * np.pi))
+
+
+# ----------------------------------------------------------------------------
+# Validation and broadcasting helpers
+# ----------------------------------------------------------------------------
+
+
+def _data(x, name):
+    arr = as_array(x, name)
+    if arr.size == 0:
+        raise ValueError(f"{name}: expected a non-empty array, got shape {arr.shape}")
+    return arr
+
+
+def _like(x, name, ref):
+    """``x`` with exactly ``ref``'s shape and dtype."""
+    return as_array(x, name, shape=ref.shape, dtype=ref.dtype)
+
+
+def _log_var(x, ref):
+    """``log_var`` broadcastable to ``ref.shape`` without enlarging it."""
+    lv = as_array(x, "log_var", dtype=ref.dtype)
+    try:
+        ok = lv.ndim <= ref.ndim and np.broadcast_shapes(lv.shape, ref.shape) == ref.shape
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(f"log_var: expected a scalar or a shape that broadcasts to {ref.shape} "
+                         f"(e.g. ({ref.shape[-1] if ref.ndim else 1},) or {ref.shape}), "
+                         f"got {lv.shape}")
+    return lv
+
+
+def _scalar(x, name, dtype):
+    if isinstance(x, np.ndarray) and x.shape == ():
+        x = x.item()
+    if isinstance(x, bool) or not isinstance(x, numbers.Real) or not np.isfinite(x):
+        raise ValueError(f"{name}: expected a finite real number, got {x!r}")
+    return dtype.type(x)
+
+
+def _sum_to_shape(g, shape):
+    """Sum a broadcast gradient back to ``shape`` (the adjoint of broadcasting)."""
+    if g.shape == tuple(shape):
+        return g
+    g = g.sum(axis=tuple(range(g.ndim - len(shape))))
+    axes = tuple(k for k, s in enumerate(shape) if s == 1 and g.shape[k] != 1)
+    if axes:
+        g = g.sum(axis=axes, keepdims=True)
+    return g.reshape(shape)
+
+
+def _sigmoid(z):
+    # exp(-|z|) <= 1, so neither branch can overflow.
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(z.dtype, copy=False)
+
+
+# ----------------------------------------------------------------------------
+# Gaussian likelihood with learned log-variance, eq. (14)
+# ----------------------------------------------------------------------------
+
+
+def gaussian_nll(y, mean, log_var):
+    """Summed negative log-likelihood  -sum log N(y | mean, exp(log_var)).
+
+    y, mean : same shape (e.g. (B, T, D)); log_var : scalar, per-dimension or
+    full shape (broadcast against y). Per element:
+    0.5 * (log 2pi + log_var + (y - mean)^2 exp(-log_var)) — eq. (14) with the
+    constant kept, so values are comparable with scipy's logpdf.
+
+    Returns the **sum** over all elements (a Python float).
+    """
+    y = _data(y, "y")
+    mean = _like(mean, "mean", y)
+    log_var = _log_var(log_var, y)
+    r = y - mean
+    return float(0.5 * (np.sum(r * r * np.exp(-log_var)) + np.sum(np.broadcast_to(log_var, y.shape))
+                        + y.size * LOG_2PI))
+
+
+def gaussian_nll_backward(y, mean, log_var, dloss=1.0):
+    """Gradient of ``dloss * gaussian_nll(y, mean, log_var)``.
+
+    Returns (d_mean, d_log_var): d_mean has y's shape, d_log_var has log_var's
+    shape (summed over the axes it was broadcast along).
+    d/dmean = (mean - y) exp(-log_var);  d/dlog_var = 0.5 (1 - (y - mean)^2 exp(-log_var)).
+    """
+    y = _data(y, "y")
+    mean = _like(mean, "mean", y)
+    log_var = _log_var(log_var, y)
+    dloss = _scalar(dloss, "dloss", y.dtype)
+    inv_var = np.exp(-log_var)
+    r = mean - y
+    d_mean = dloss * r * inv_var
+    d_log_var = _sum_to_shape(dloss * 0.5 * (1.0 - r * r * inv_var), log_var.shape)
+    return d_mean, d_log_var
+
+
+# ----------------------------------------------------------------------------
+# Bernoulli likelihood on logits (pixel decoder)
+# ----------------------------------------------------------------------------
+
+
+def bernoulli_nll_logits(y, logits):
+    """Summed binary cross-entropy  -sum [y log s + (1 - y) log(1 - s)],  s = sigmoid(logits).
+
+    y : targets in [0, 1] (grey levels allowed; the minimum is then not 0);
+    logits : same shape. Written as max(l, 0) - y l + log1p(exp(-|l|)), which
+    never overflows and keeps full precision for large |logits|.
+
+    Returns the **sum** over all elements (a Python float).
+    """
+    y, logits = _bernoulli_args(y, logits)
+    return float(np.sum(np.maximum(logits, 0) - y * logits + np.log1p(np.exp(-np.abs(logits)))))
+
+
+def bernoulli_nll_logits_backward(y, logits, dloss=1.0):
+    """Gradient of ``dloss * bernoulli_nll_logits(y, logits)`` w.r.t. logits.
+
+    Returns dloss * (sigmoid(logits) - y), logits' shape.
+    """
+    y, logits = _bernoulli_args(y, logits)
+    dloss = _scalar(dloss, "dloss", y.dtype)
+    return dloss * (_sigmoid(logits) - y)
+
+
+def _bernoulli_args(y, logits):
+    y = _data(y, "y")
+    if np.any(y < 0) or np.any(y > 1):
+        raise ValueError(f"y: expected values in [0, 1], got range [{y.min()}, {y.max()}]")
+    logits = _like(logits, "logits", y)
+    return y, logits
+
+
+# ----------------------------------------------------------------------------
+# KL to the standard normal prior (Section 3.2, eq. 18)
+# ----------------------------------------------------------------------------
+
+
+def kl_std_normal(mean, log_var):
+    """KL( N(mean, exp(log_var)) || N(0, I) ), summed over all elements.
+
+    mean : any shape, e.g. (B, d); log_var : broadcast against mean.
+    Per element: 0.5 (exp(log_var) + mean^2 - 1 - log_var).
+    Returns the **sum** (a Python float).
+    """
+    mean = _data(mean, "mean")
+    log_var = _log_var(log_var, mean)
+    lv = np.broadcast_to(log_var, mean.shape)
+    return float(0.5 * np.sum(np.exp(lv) + mean * mean - 1.0 - lv))
+
+
+def kl_std_normal_backward(mean, log_var, dloss=1.0):
+    """Gradient of ``dloss * kl_std_normal(mean, log_var)``: (d_mean, d_log_var).
+
+    d/dmean = mean;  d/dlog_var = 0.5 (exp(log_var) - 1), summed to log_var's shape.
+    """
+    mean = _data(mean, "mean")
+    log_var = _log_var(log_var, mean)
+    dloss = _scalar(dloss, "dloss", mean.dtype)
+    d_log_var = np.broadcast_to(dloss * 0.5 * (np.exp(log_var) - 1.0), mean.shape)
+    return dloss * mean, _sum_to_shape(d_log_var, log_var.shape)
+
+
+# ----------------------------------------------------------------------------
+# Reparameterised sample (Kingma & Welling, 2014; Section 3.2)
+# ----------------------------------------------------------------------------
+
+
+def reparam_sample(mean, log_var, eps):
+    """z = mean + exp(log_var / 2) * eps, shape of ``mean``.
+
+    ``eps`` (mean's shape) is standard normal noise drawn by the caller from a
+    ``numpy.random.Generator`` — randomness stays explicit and reproducible, and
+    the sample is a differentiable function of (mean, log_var).
+    """
+    mean = _data(mean, "mean")
+    log_var = _log_var(log_var, mean)
+    eps = _like(eps, "eps", mean)
+    return mean + np.exp(0.5 * log_var) * eps
+
+
+def reparam_sample_backward(mean, log_var, eps, dz):
+    """Gradient through :func:`reparam_sample` given dz = d loss / d z (mean's shape).
+
+    Returns (d_mean, d_log_var): dz, and 0.5 exp(log_var / 2) eps dz summed to
+    log_var's shape. eps is noise, so no gradient is returned for it.
+    """
+    mean = _data(mean, "mean")
+    log_var = _log_var(log_var, mean)
+    eps = _like(eps, "eps", mean)
+    dz = _like(dz, "dz", mean)
+    d_log_var = _sum_to_shape(0.5 * np.exp(0.5 * log_var) * eps * dz, log_var.shape)
+    return dz.copy(), d_log_var
+
+
+# ----------------------------------------------------------------------------
+# Gradient-check blocks (collected by `vinnp gradcheck`)
+# ----------------------------------------------------------------------------
+
+
+LOG_VAR_FORMS = ("scalar", "per-dim", "full")
+
+
+def log_var_shape(form, shape):
+    """Shape of log_var for a broadcast ``form`` in LOG_VAR_FORMS against data of ``shape``."""
+    if form == "scalar":
+        return ()
+    if form == "per-dim":
+        return (shape[-1],)
+    if form == "full":
+        return tuple(shape)
+    raise ValueError(f"form: expected one of {', '.join(LOG_VAR_FORMS)}; got {form!r}")
+
+
+def _block(name, values, loss_fn, grad_fn):
+    """Block over the named arrays in ``values`` (scalars stored as one entry).
+
+    ``loss_fn(**pieces) -> float``; ``grad_fn(**pieces) -> {name: gradient}``.
+    """
+    from vinnp.gradcheck_core import Block
+
+    shapes = {n: np.shape(v) for n, v in values.items()}
+    layout = Layout([(n, s or (1,)) for n, s in shapes.items()])
+    params = np.concatenate([np.ravel(v) for v in values.values()]).astype(np.float64)
+
+    def pieces(p):
+        return {n: layout.view(p, n).reshape(shapes[n]) for n in layout.names}
+
+    def loss(p):
+        return float(loss_fn(**pieces(p)))
+
+    def loss_and_grad(p):
+        kw = pieces(p)
+        grads = grad_fn(**kw)
+        g = np.zeros_like(p)
+        for n in layout.names:
+            layout.view(g, n)[...] = np.reshape(grads[n], layout.shapes[n])
+        return float(loss_fn(**kw)), g
+
+    return Block(name, layout, params, loss, loss_and_grad, meta={"shapes": shapes})
+
+
+def gaussian_nll_block(rng, batch, dim, form):
+    """Block for :func:`gaussian_nll` with fixed data y (batch, dim); pieces mean, log_var."""
+    y = rng.normal(size=(batch, dim))
+    values = {"mean": y + rng.normal(size=(batch, dim)),
+              "log_var": rng.normal(0.0, 0.5, size=log_var_shape(form, (batch, dim)))}
+
+    def grad(mean, log_var):
+        dm, dlv = gaussian_nll_backward(y, mean, log_var)
+        return {"mean": dm, "log_var": dlv}
+
+    return _block(f"gaussian_nll[log_var={form}]", values,
+                  lambda mean, log_var: gaussian_nll(y, mean, log_var), grad)
+
+
+def bernoulli_block(rng, batch, dim, logit_scale=2.0):
+    """Block for :func:`bernoulli_nll_logits`, grey-level targets; piece logits."""
+    y = rng.uniform(size=(batch, dim))
+    values = {"logits": rng.normal(0.0, logit_scale, size=(batch, dim))}
+    return _block("bernoulli_nll_logits", values,
+                  lambda logits: bernoulli_nll_logits(y, logits),
+                  lambda logits: {"logits": bernoulli_nll_logits_backward(y, logits)})
+
+
+def kl_block(rng, batch, dim, form):
+    """Block for :func:`kl_std_normal`; pieces mean, log_var."""
+    values = {"mean": rng.normal(size=(batch, dim)),
+              "log_var": rng.normal(0.0, 0.5, size=log_var_shape(form, (batch, dim)))}
+
+    def grad(mean, log_var):
+        dm, dlv = kl_std_normal_backward(mean, log_var)
+        return {"mean": dm, "log_var": dlv}
+
+    return _block(f"kl_std_normal[log_var={form}]", values,
+                  kl_std_normal, grad)
+
+
+def reparam_block(rng, batch, dim, form):
+    """Block for :func:`reparam_sample` with fixed eps; loss sum(R * z); pieces mean, log_var."""
+    eps = rng.normal(size=(batch, dim))
+    r = rng.normal(size=(batch, dim))
+    values = {"mean": rng.normal(size=(batch, dim)),
+              "log_var": rng.normal(0.0, 0.5, size=log_var_shape(form, (batch, dim)))}
+
+    def grad(mean, log_var):
+        dm, dlv = reparam_sample_backward(mean, log_var, eps, r)
+        return {"mean": dm, "log_var": dlv}
+
+    return _block(f"reparam_sample[log_var={form}]", values,
+                  lambda mean, log_var: np.sum(r * reparam_sample(mean, log_var, eps)), grad)
+
+
+def elbo_block(rng, batch, dim):
+    """The three pieces chained as in the ELBO (Section 3.2): a Gaussian NLL of a
+    reparameterised sample plus the KL, so q's log_var gets gradient from two
+    branches that must add up. Pieces: mean, log_var (of q), obs_log_var."""
+    y = rng.normal(size=(batch, dim))
+    eps = rng.normal(size=(batch, dim))
+    values = {"mean": rng.normal(size=(batch, dim)),
+              "log_var": rng.normal(0.0, 0.5, size=(dim,)),
+              "obs_log_var": rng.normal(0.0, 0.5, size=())}
+
+    def loss(mean, log_var, obs_log_var):
+        z = reparam_sample(mean, log_var, eps)
+        return gaussian_nll(y, z, obs_log_var) + kl_std_normal(mean, log_var)
+
+    def grad(mean, log_var, obs_log_var):
+        z = reparam_sample(mean, log_var, eps)
+        dz, d_obs = gaussian_nll_backward(y, z, obs_log_var)
+        dm, dlv = reparam_sample_backward(mean, log_var, eps, dz)
+        dm_kl, dlv_kl = kl_std_normal_backward(mean, log_var)
+        return {"mean": dm + dm_kl, "log_var": dlv + dlv_kl, "obs_log_var": d_obs}
+
+    return _block("elbo[reparam+gaussian_nll+kl]", values, loss, grad)
+
+
+def gradcheck_blocks(rng):
+    """Blocks for `vinnp gradcheck`: every loss backward, every log_var form, float64."""
+    blocks = []
+    for form in LOG_VAR_FORMS:
+        blocks.append(gaussian_nll_block(rng, 3, 2, form))
+    blocks.append(bernoulli_block(rng, 3, 4))
+    for form in LOG_VAR_FORMS:
+        blocks.append(kl_block(rng, 3, 2, form))
+    for form in LOG_VAR_FORMS:
+        blocks.append(reparam_block(rng, 3, 2, form))
+    blocks.append(elbo_block(rng, 3, 2))
+    return blocks
