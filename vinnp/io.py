@@ -23,6 +23,7 @@ def _atomic(path, write):
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes it owner-only; a result file is for everyone to read
         os.replace(tmp, path)
     except BaseException:
         try:

@@ -1,0 +1,37 @@
+"""``vinnp experiment``: the paper's experiments end to end."""
+
+import click
+
+
+@click.group()
+def experiment():
+    """Run one of the paper's experiments and write its table and figures."""
+
+
+@experiment.command()
+@click.option("--seeds", type=int, default=3, show_default=True)
+@click.option("--steps", type=int, default=10000, show_default=True,
+              help="Largest step count; validation chooses among 2000/5000/10000 up to it.")
+@click.option("--out", type=click.Path(file_okay=False), default="runs/experiment-noisy", show_default=True)
+@click.option("--systems", default="spring,pendulum", show_default=True)
+@click.option("--regimes", default="25,5", show_default=True, help="Training-trajectory counts.")
+@click.option("--models", default="nn,hnn,vin-sv,vin-vv", show_default=True)
+def noisy(seeds, steps, out, systems, regimes, models):
+    """Section 4.1: both systems x both regimes x {NN, HNN, VIN-SV, VIN-VV} x seeds.
+
+    Finished runs inside --out are reused, and an interrupted one resumes, so
+    the command can be re-run after an interruption.
+    """
+    from vinnp.checks import positive_int
+    from vinnp.evaluation.experiment import run_noisy
+
+    positive_int(seeds, "--seeds")
+    try:
+        regimes = tuple(positive_int(int(r), "--regimes") for r in regimes.split(","))
+    except ValueError:
+        raise ValueError(f"--regimes: expected comma-separated trajectory counts, got {regimes!r}") from None
+    rows, table, seconds = run_noisy(out, seeds=seeds, steps=steps, systems=tuple(systems.split(",")),
+                                     regimes=regimes, models=tuple(models.split(",")),
+                                     log=lambda m: click.echo(m, err=True))
+    click.echo(table)
+    click.echo(f"runtime: {seconds:.0f} s; results in {out}/results.json, figures {out}/*.png")

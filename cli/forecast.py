@@ -1,0 +1,54 @@
+"""``vinnp forecast``: run a trained model forward. For VINs it needs NumPy alone."""
+
+import os
+import sys
+
+import click
+
+
+@click.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--q0", type=float, multiple=True, required=True, help="Initial position (repeat for d > 1).")
+@click.option("--p0", type=float, multiple=True, required=True, help="Initial momentum (repeat for d > 1).")
+@click.option("--steps", type=int, required=True, help="Number of steps of the model's h.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV: t,q,p (or t,q1..qd,p1..pd).")
+def forecast(run_dir, q0, p0, steps, as_csv):
+    """Forecast from (q0, p0) with the run's chosen model (RUN_DIR/model.npz)."""
+    import numpy as np
+
+    from vinnp.checks import positive_int
+
+    positive_int(steps, "--steps")
+    path = os.path.join(run_dir, "model.npz")
+    if len(q0) != len(p0):
+        raise ValueError(f"--p0: expected {len(q0)} values to match --q0, got {len(p0)}")
+    if not all(np.isfinite(q0)) or not all(np.isfinite(p0)):
+        raise ValueError("--q0/--p0: must be finite numbers")
+    from vinnp.evaluation.embedded import forecast as np_forecast, load_vin
+
+    try:
+        kind = load_vin(path)[0]
+    except ValueError as exc:
+        if "NumPy-only" not in str(exc):
+            raise
+        kind = None
+    if kind is not None:
+        t, q, p = np_forecast(path, q0, p0, steps)
+    else:  # NN / HNN: their vector field integrated by RK45 (needs the compiled engine and scipy)
+        from vinnp.training.checkpoint import load_checkpoint
+
+        model, params, _ = load_checkpoint(path)
+        qq, pp = model.forecast(params, np.array([q0]), np.array([p0]), steps)
+        q, p = qq[0], pp[0]
+        t = model.h * np.arange(steps + 1)
+    d = q.shape[1]
+    if d != len(q0):
+        raise ValueError(f"--q0: the model has {d} coordinates, got {len(q0)} values")
+    names = ["q", "p"] if d == 1 else [f"q{i + 1}" for i in range(d)] + [f"p{i + 1}" for i in range(d)]
+    out = sys.stdout
+    if as_csv:
+        out.write("t," + ",".join(names) + "\n")
+    for i in range(steps + 1):
+        vals = [t[i], *q[i], *p[i]]
+        sep = "," if as_csv else "  "
+        out.write(sep.join(f"{v:.10g}" for v in vals) + "\n")

@@ -1,0 +1,83 @@
+"""``vinnp train`` and ``vinnp evaluate``: the phase-space main job."""
+
+import datetime
+import os
+import time
+
+import click
+
+from vinnp.models.registry import MODELS
+
+
+@click.command()
+@click.option("--system", type=click.Choice(["spring", "pendulum"]), default="spring", show_default=True)
+@click.option("--model", type=click.Choice(list(MODELS)), default="vin-vv", show_default=True)
+@click.option("--n-traj", type=int, default=25, show_default=True,
+              help="Training trajectories (25: moderate regime, 5: low-data regime).")
+@click.option("--steps", type=int, default=2000, show_default=True,
+              help="Adam steps; validation picks the best of 2000/5000/10000 up to this.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--dtype", type=click.Choice(["float64", "float32"]), default="float64", show_default=True)
+@click.option("--learn-mass", is_flag=True, help="Learn M^-1 = L L^T instead of the identity.")
+@click.option("--hidden", type=int, multiple=True, help="Hidden layer width (repeat for depth); default 200.")
+@click.option("--warmup-steps", type=int, default=1000, show_default=True,
+              help="Multiple-shooting warm-up steps for VINs (at most a quarter of --steps).")
+@click.option("--data", "data_path", type=click.Path(dir_okay=False), default=None,
+              help="Train on a dataset from `vinnp data` or a CSV/NPZ of your own trajectories.")
+@click.option("--out", type=click.Path(file_okay=False), default=None, help="Run directory (default runs/...).")
+@click.option("--resume", is_flag=True, help="Continue the interrupted run in --out.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def train(system, model, n_traj, steps, seed, dtype, learn_mass, hidden, warmup_steps, data_path, out, resume, quiet):
+    """Train a VIN (or a baseline) on noisy phase-space data and report its 20 s forecast."""
+    from vinnp.training.run import TrainingDiverged, train_run
+    from vinnp.training.setup import make_config
+
+    t0 = time.time()
+    if resume:
+        if out is None:
+            raise ValueError("--resume: name the run directory with --out")
+        if not os.path.exists(os.path.join(out, "config.json")):
+            raise ValueError(f"--out: {out!r} is not a run directory (no config.json)")
+        cfg = None
+    else:
+        cfg = make_config(system=system, model=model, n_traj=n_traj, steps=steps, seed=seed, dtype=dtype,
+                          learn_mass=learn_mass, hidden=list(hidden) or None, warmup_steps=warmup_steps,
+                          data=data_path)
+        if out is None:
+            stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+            out = os.path.join("runs", f"{system}-{model}-n{n_traj}-s{seed}-{stamp}")
+        if os.path.exists(out) and os.listdir(out):
+            raise ValueError(f"--out: {out!r} already exists; use --resume to continue it or choose another folder")
+    try:
+        metrics = train_run(cfg, out, resume=resume, progress=not quiet,
+                            log=lambda msg: click.echo(msg, err=True))
+    except TrainingDiverged as exc:
+        click.echo(f"vinnp: training stopped: {exc}", err=True)
+        return 1
+    _report(metrics, out, time.time() - t0)
+    return 0
+
+
+def _report(metrics, out, seconds):
+    click.echo(f"run directory: {out}")
+    click.echo(f"chosen steps (validation): {metrics['chosen_steps']}, learned noise std: {metrics['noise_std']:.4f}")
+    if "forecast_rmse" in metrics:
+        click.echo(f"forecast RMSE over 20 s: {metrics['forecast_rmse']:.4f}   "
+                   f"(3 s: {metrics['rmse_3s']:.4f}, 10 s: {metrics['rmse_10s']:.4f})")
+        click.echo(f"energy drift (mean relative, true H): {metrics['energy_drift']:.4f}")
+    click.echo(f"wall time: {seconds:.1f} s")
+
+
+@click.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+def evaluate(run_dir):
+    """Recompute metrics.json and the figures of a finished run."""
+    from vinnp.io import load_json
+    from vinnp.training.run import finish_run
+
+    cfg = load_json(os.path.join(run_dir, "config.json"), "config.json")
+    if not os.path.exists(os.path.join(run_dir, "checkpoint.npz")):
+        raise ValueError(f"RUN_DIR: {run_dir!r} has no checkpoint.npz")
+    t0 = time.time()
+    metrics = finish_run(run_dir, cfg, log=lambda msg: click.echo(msg, err=True))
+    _report(metrics, run_dir, time.time() - t0)

@@ -1,0 +1,157 @@
+"""Training runs: loss goes down, resume is exact, bad checkpoints and flags are refused."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from vinnp.cli.main import main
+from vinnp.training import run as run_mod
+from vinnp.training.checkpoint import load_checkpoint, save_checkpoint
+from vinnp.training.run import TrainingDiverged, train_run
+from vinnp.training.setup import make_config
+
+SMALL = dict(n_traj=3, n_val=2, n_test=2, hidden=[12], forecast_seconds=2.0, checkpoint_every=20)
+
+
+def quiet(_msg):
+    pass
+
+
+@pytest.mark.parametrize("model", ["vin-sv", "vin-vv", "vin-so2", "resrnn", "nn", "hnn"])
+def test_short_run_learns_and_reports(tmp_path, model):
+    cfg = make_config(system="pendulum", model=model, steps=80, warmup_steps=20, **SMALL)
+    metrics = train_run(cfg, str(tmp_path / "run"), progress=False, log=quiet)
+    for key in ("forecast_rmse", "energy_drift", "rmse_3s", "chosen_steps", "noise_std"):
+        assert np.isfinite(metrics[key])
+    saved = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert saved["forecast_rmse"] == metrics["forecast_rmse"]
+    assert (tmp_path / "run" / "forecast.png").read_bytes()[:4] == b"\x89PNG"
+    # training lowered the loss from its initial value
+    m, params, _ = load_checkpoint(str(tmp_path / "run" / "model.npz"))
+    data = run_mod.prepare_data(cfg)
+    batch = {k: data["train"][k] for k in ("q", "p", "dqdt", "dpdt")}
+    init = m.init(np.random.default_rng(run_mod.seeds(cfg["seed"])[3]), batch)
+    assert m.loss(params, batch) < m.loss(init, batch)
+
+
+def test_same_seed_same_run(tmp_path):
+    cfg = make_config(system="spring", model="vin-vv", steps=40, warmup_steps=10, **SMALL)
+    a = train_run(cfg, str(tmp_path / "a"), progress=False, log=quiet)
+    b = train_run(cfg, str(tmp_path / "b"), progress=False, log=quiet)
+    assert a["forecast_rmse"] == b["forecast_rmse"]
+
+
+def test_resume_ends_where_the_uninterrupted_run_would(tmp_path, monkeypatch):
+    cfg = make_config(system="spring", model="vin-sv", steps=100, warmup_steps=25, **SMALL)
+    full = train_run(cfg, str(tmp_path / "full"), progress=False, log=quiet)
+
+    calls = {"n": 0}
+    real_step = run_mod.Adam.step
+
+    def dying_step(self, theta, grad):
+        calls["n"] += 1
+        if calls["n"] == 70:  # past the warm-up, between checkpoints 60 and 80
+            raise KeyboardInterrupt
+        return real_step(self, theta, grad)
+
+    monkeypatch.setattr(run_mod.Adam, "step", dying_step)
+    with pytest.raises(KeyboardInterrupt):
+        train_run(cfg, str(tmp_path / "cut"), progress=False, log=quiet)
+    monkeypatch.setattr(run_mod.Adam, "step", real_step)
+    resumed = train_run(None, str(tmp_path / "cut"), resume=True, progress=False, log=quiet)
+    _, p_full, _ = load_checkpoint(str(tmp_path / "full" / "model.npz"))
+    _, p_cut, _ = load_checkpoint(str(tmp_path / "cut" / "model.npz"))
+    assert np.array_equal(p_full, p_cut)
+    assert resumed["forecast_rmse"] == full["forecast_rmse"]
+
+
+def test_non_finite_loss_stops_and_keeps_last_checkpoint(tmp_path, monkeypatch):
+    cfg = make_config(system="spring", model="vin-vv", steps=60, warmup_steps=0, **SMALL)
+    from vinnp.models.vin import VIN
+
+    real = VIN.loss_and_grad
+    calls = {"n": 0}
+
+    def poisoned(self, params, batch, want_grad=True):
+        calls["n"] += 1
+        value, grad = real(self, params, batch, want_grad)
+        return (float("nan"), grad) if calls["n"] > 45 else (value, grad)
+
+    monkeypatch.setattr(VIN, "loss_and_grad", poisoned)
+    with pytest.raises(TrainingDiverged, match="non-finite loss at step 45"):
+        train_run(cfg, str(tmp_path / "r"), progress=False, log=quiet)
+    _, params, extra = load_checkpoint(str(tmp_path / "r" / "checkpoint.npz"))
+    assert extra["state"]["step"] == 40 and np.all(np.isfinite(params))
+
+
+def test_corrupt_truncated_and_foreign_checkpoints(tmp_path):
+    cfg = make_config(system="spring", model="vin-vv", steps=20, warmup_steps=0, **SMALL)
+    train_run(cfg, str(tmp_path / "r"), progress=False, log=quiet)
+    good = (tmp_path / "r" / "model.npz").read_bytes()
+    (tmp_path / "trunc.npz").write_bytes(good[: len(good) // 2])
+    with pytest.raises(ValueError, match="checkpoint: .*not a readable .npz"):
+        load_checkpoint(str(tmp_path / "trunc.npz"))
+    np.savez(tmp_path / "foreign.npz", params=np.zeros(3))
+    with pytest.raises(ValueError, match="not a vinnp checkpoint"):
+        load_checkpoint(str(tmp_path / "foreign.npz"))
+    model, params, _ = load_checkpoint(str(tmp_path / "r" / "model.npz"))
+    save_checkpoint(str(tmp_path / "short.npz"), model, params[:-1])
+    with pytest.raises(ValueError, match="do not match"):
+        load_checkpoint(str(tmp_path / "short.npz"))
+
+
+def cli(argv, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    out = capsys.readouterr()
+    return exc.value.code, out.out, out.err
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["train", "--model", "vin-so2", "--system", "spring"], "is an angle"),
+    (["train", "--steps", "0"], "steps"),
+    (["train", "--model", "nope"], "nope"),
+    (["train", "--system", "moon"], "moon"),
+    (["train", "--model", "nn", "--learn-mass"], "learn_mass"),
+    (["train", "--resume"], "--resume"),
+    (["evaluate", "/nonexistent/run"], "config.json"),
+])
+def test_cli_bad_input_one_line_exit_2(argv, match, capsys):
+    code, _, err = cli(argv, capsys)
+    assert code == 2 and match in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_cli_train_forecast_and_no_overwrite(tmp_path, capsys, monkeypatch):
+    out = str(tmp_path / "run")
+    code, text, _ = cli(["train", "--system", "pendulum", "--model", "vin-vv", "--steps", "30", "--warmup-steps",
+                         "0", "--n-traj", "2", "--hidden", "8", "--out", out, "--quiet"], capsys)
+    assert code == 0 and "forecast RMSE over 20 s" in text
+    before = sorted(os.listdir(out))
+    code, _, err = cli(["train", "--steps", "30", "--out", out], capsys)
+    assert code == 2 and "already exists" in err and sorted(os.listdir(out)) == before
+    code, text, _ = cli(["forecast", out, "--q0", "0.3", "--p0", "0.1", "--steps", "5", "--csv"], capsys)
+    lines = text.strip().splitlines()
+    assert code == 0 and lines[0] == "t,q,p" and len(lines) == 7
+    assert [float(v) for v in lines[1].split(",")] == [0.0, 0.3, 0.1]
+    code, _, err = cli(["forecast", out, "--q0", "0.3", "--q0", "1", "--p0", "0.1", "--steps", "5"], capsys)
+    assert code == 2 and "--p0" in err
+    # the embedded path: forecast with Numba made unimportable
+    script = ("import sys; sys.modules['numba'] = None\n"
+              "from vinnp.cli.main import main\n"
+              f"main(['forecast', {out!r}, '--q0', '0.3', '--p0', '0.1', '--steps', '5', '--csv'])\n")
+    res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip().splitlines() == lines
+
+
+def test_markdown_table_means_and_errors():
+    from vinnp.evaluation.experiment import markdown_table
+
+    rows = [{"system": "spring", "n_traj": 5, "model": "nn", "seed": s, "rmse_20s": v, "energy_drift": 0.0}
+            for s, v in enumerate([1.0, 2.0, 3.0])]
+    table = markdown_table(rows, ("nn",))
+    assert "| spring / 5 traj. (rmse_20s) | 2.000 ± 0.577 |" in table

@@ -1,0 +1,205 @@
+"""A training run: warm-up, Adam, checkpoints, validation-based step choice, resume.
+
+Run directory:
+  config.json      everything needed to repeat the run (seed included)
+  checkpoint.npz   latest state (parameters, Adam moments, step, phase), atomic
+  milestone-N.npz  parameters after N steps, for N in {2000, 5000, 10000} <= steps
+  model.npz        the chosen parameters (best validation likelihood)
+  metrics.json     forecast_rmse, energy_drift, ... (see vinnp.evaluation)
+  *.png            figures
+
+Training is full-batch and deterministic, so ``resume`` from the latest
+checkpoint ends exactly where the uninterrupted run would.
+
+VINs are first fitted by *multiple shooting* on short overlapping windows
+(each with its own learned x_1), then on whole trajectories (single shooting)
+from the windows' fitted initial states. Single shooting from the start can
+stall on the pendulum in a poor local optimum that explains the data as noise
+(learned sigma far above the data's noise); the warm-up avoids it, and
+``stuck_ratio`` flags it from training data alone.
+"""
+
+import math
+import os
+import sys
+
+import numpy as np
+
+from vinnp.io import load_json, save_json
+from vinnp.models.registry import make_model
+from vinnp.training.adam import Adam
+from vinnp.training.checkpoint import load_checkpoint, save_checkpoint
+from vinnp.training.setup import milestones, prepare_data, seeds
+
+STUCK_RATIO = 0.05  # learned sigma^2 / Var(observations) above this: the fit explains too little
+
+
+class TrainingDiverged(RuntimeError):
+    pass
+
+
+def _windowed(batch, window, stride):
+    from vinnp.data.dataset import windows
+
+    return {k: windows(batch[k], window, stride) for k in ("q", "p", "dqdt", "dpdt")}
+
+
+def build_phases(cfg, data):
+    """[(name, model, batch, n_steps)]: an optional windowed warm-up, then whole trajectories."""
+    train = data["train"]
+    d = train["q"].shape[-1]
+    is_vin = cfg["model"] not in ("nn", "hnn")
+    full = make_model(cfg["model"], d, data["h"], n_seq=train["q"].shape[0], hidden=tuple(cfg["hidden"]),
+                      learn_mass=cfg["learn_mass"])
+    phases = []
+    warm = min(cfg["warmup_steps"], cfg["steps"] // 4) if is_vin else 0
+    T = train["q"].shape[1]
+    if warm > 0 and cfg["window"] < T:
+        wb = _windowed(train, cfg["window"], cfg["window_stride"])
+        wm = make_model(cfg["model"], d, data["h"], n_seq=wb["q"].shape[0], hidden=tuple(cfg["hidden"]),
+                        learn_mass=cfg["learn_mass"])
+        phases.append(("warmup", wm, wb, warm))
+    batch = {k: train[k] for k in ("q", "p", "dqdt", "dpdt")}
+    phases.append(("full", full, batch, cfg["steps"] - sum(p[3] for p in phases)))
+    return phases
+
+
+def _handover(prev_model, prev_params, model, batch, n_windows_per_traj, dtype):
+    """Whole-trajectory parameters from the warm-up's: shared cell, x_1 of each trajectory's first window."""
+    params = model.layout.zeros(dtype)
+    k = model.layout.slice("x1").start
+    params[:k] = prev_model.cell_params(prev_params)
+    x1w = prev_model.layout.view(prev_params, "x1")
+    model.layout.view(params, "x1")[...] = x1w[::n_windows_per_traj]
+    model.layout.view(params, "log_var")[...] = prev_model.layout.view(prev_params, "log_var")
+    return params
+
+
+def validation_nll(model, params, val):
+    """Mean Gaussian NLL per observed scalar of held-out trajectories.
+
+    VINs and the ResRNN forecast each trajectory from its first (noisy)
+    observation; NN and HNN are scored on their own derivative likelihood.
+    """
+    from vinnp.layers.losses import gaussian_nll
+
+    if model.family == "derivative":
+        return float(model.loss(params, val))
+    T = val["q"].shape[1]
+    q, p = model.forecast(params, val["q"][:, 0], val["p"][:, 0], T - 1)
+    y = np.stack([val["q"], val["p"]], axis=2)
+    pred = np.stack([q, p], axis=2)
+    if not np.all(np.isfinite(pred)):
+        return math.inf
+    return gaussian_nll(y, pred.astype(y.dtype), float(model.layout.view(params, "log_var")[0])) / y.size
+
+
+def stuck_ratio(model, params, batch):
+    """Learned noise variance over the variance of the observations it is fitted to."""
+    keys = ("q", "p") if model.family == "vin" else ("dqdt", "dpdt")
+    y = np.concatenate([batch[k].ravel() for k in keys])
+    return model.noise_std(params) ** 2 / float(np.var(y))
+
+
+def train_run(cfg, run_dir, resume=False, progress=True, log=None):
+    """Train (or resume) the run in ``run_dir``; returns the final metrics dict."""
+    log = log or (lambda msg: print(msg, file=sys.stderr))
+    ckpt_path = os.path.join(run_dir, "checkpoint.npz")
+    if resume:
+        cfg = load_json(os.path.join(run_dir, "config.json"), "config.json")
+    else:
+        os.makedirs(run_dir, exist_ok=True)
+        save_json(os.path.join(run_dir, "config.json"), cfg)
+    dtype = np.dtype(cfg["dtype"])
+    data = prepare_data(cfg)
+    phases = build_phases(cfg, data)
+    marks = milestones(cfg["steps"])
+    state = {"step": 0, "phase": 0, "scores": {}}
+    params = opt = None
+    if resume and os.path.exists(ckpt_path):
+        _, params, extra = load_checkpoint(ckpt_path)
+        state = extra["state"]
+        model = phases[state["phase"]][1]
+        if params.size != model.layout.size:
+            raise ValueError("checkpoint: does not match the run's configuration")
+        params = params.astype(dtype)
+        opt = Adam(params.size, lr=cfg["lr"], dtype=dtype)
+        opt.load_state(extra)
+        log(f"resuming at step {state['step']} of {cfg['steps']}")
+    elif resume:
+        raise ValueError(f"--resume: {run_dir!r} has no checkpoint.npz to resume from")
+    _, s_init = seeds(cfg["seed"])[2:]
+    rng = np.random.default_rng(s_init)
+    start = 0
+    for i, (name, model, batch, n) in enumerate(phases):
+        end = start + n
+        if state["phase"] > i:
+            start = end
+            continue
+        if params is None:
+            params = model.init(rng, batch, dtype)
+            opt = Adam(params.size, lr=cfg["lr"], dtype=dtype)
+        params = _train_phase(cfg, model, params, opt, batch, data, state, start, end, marks, run_dir,
+                              ckpt_path, progress, f"{cfg['model']} {name}", log)
+        if i + 1 < len(phases):
+            nxt = phases[i + 1]
+            per_traj = batch["q"].shape[0] // nxt[2]["q"].shape[0]
+            params = _handover(model, params, nxt[1], nxt[2], per_traj, dtype)
+            opt = Adam(params.size, lr=cfg["lr"], dtype=dtype)
+            state["phase"] = i + 1
+        start = end
+    return finish_run(run_dir, cfg, data=data, log=log)
+
+
+def _train_phase(cfg, model, params, opt, batch, data, state, start, end, marks, run_dir, ckpt_path,
+                 progress, label, log):
+    import click
+
+    shown = {"loss": float("nan")}
+    with click.progressbar(length=end - start, label=label, file=sys.stderr if progress else open(os.devnull, "w"),
+                           item_show_func=lambda _: f"loss {shown['loss']:+.4f}") as bar:
+        if state["step"] > start:
+            bar.update(state["step"] - start)
+        while state["step"] < end:
+            loss, grad = model.loss_and_grad(params, batch)
+            if not (math.isfinite(loss) and np.all(np.isfinite(grad))):
+                raise TrainingDiverged(f"non-finite loss at step {state['step']}; the last good checkpoint "
+                                       f"is kept in {ckpt_path}")
+            opt.step(params, grad)
+            state["step"] += 1
+            step = state["step"]
+            if step % 10 == 0:
+                shown["loss"] = loss
+                bar.update(10)
+            if step in marks:
+                state["scores"][str(step)] = validation_nll(model, params, data["val"])
+                save_checkpoint(os.path.join(run_dir, f"milestone-{step}.npz"), model, params)
+            if step % cfg["checkpoint_every"] == 0 or step == end:
+                save_checkpoint(ckpt_path, model, params, state=state, **opt.state())
+    return params
+
+
+def finish_run(run_dir, cfg, data=None, log=None):
+    """Choose the best milestone on validation data; write model.npz, metrics.json and figures."""
+    from vinnp.evaluation.report import evaluate_model
+
+    log = log or (lambda msg: print(msg, file=sys.stderr))
+    data = data or prepare_data(cfg)
+    state = load_checkpoint(os.path.join(run_dir, "checkpoint.npz"))[2]["state"]
+    scores = {int(k): v for k, v in state["scores"].items()}
+    best = min(scores, key=lambda s: (not math.isfinite(scores[s]), scores[s]))
+    model, params, _ = load_checkpoint(os.path.join(run_dir, f"milestone-{best}.npz"))
+    save_checkpoint(os.path.join(run_dir, "model.npz"), model, params, chosen_step=best)
+    train = data["train"]
+    batch = {k: train[k] for k in ("q", "p", "dqdt", "dpdt")}
+    ratio = stuck_ratio(model, params, batch)
+    metrics = {"model": cfg["model"], "system": cfg["system"] if cfg["data"] is None else None,
+               "n_traj": cfg["n_traj"], "seed": cfg["seed"], "chosen_steps": best,
+               "validation_nll": {str(k): v for k, v in sorted(scores.items())},
+               "noise_std": model.noise_std(params), "stuck_ratio": ratio, "stuck": bool(ratio > STUCK_RATIO)}
+    if metrics["stuck"]:
+        log(f"warning: the fit looks stuck: learned noise variance is {ratio:.0%} of the observations' variance "
+            f"(a good fit of the paper's data is near 1%); try more --warmup-steps or another --seed")
+    metrics.update(evaluate_model(model, params, data, cfg, run_dir))
+    save_json(os.path.join(run_dir, "metrics.json"), metrics)
+    return metrics
