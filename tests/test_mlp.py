@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import assume, given, strategies as st
 
 from vinnp.gradcheck_core import gradcheck
 from vinnp.layers import reference as R
@@ -87,10 +87,11 @@ def test_relu_backward_away_from_kink(depth, seed):
     def loss_and_grad(p):
         return loss(p), backward(net, p, x, Rw)[0]
 
-    # pre-activations far from 0 relative to the difference step: skip degenerate draws
+    # Central differences are exact on a linear piece; keep every pre-activation
+    # farther from its kink than the stencil's largest step can move it.
     _, zs, _ = R.mlp_forward(net.weights(params), net.activations, x)
-    if min(np.abs(z).min() for z in zs[1:]) > 1e-3:
-        assert all(r["ok"] for r in gradcheck(loss, loss_and_grad, params, net.layout(), eps=1e-6))
+    assume(min(np.abs(z).min() for z in zs[1:]) > 2e-2)
+    assert all(r["ok"] for r in gradcheck(loss, loss_and_grad, params, net.layout()))
 
 
 def test_float32_kernels_track_float64():

@@ -32,6 +32,8 @@ class Cell:
         self.h = positive_float(h, "h")
         hidden = tuple(positive_int(n, "hidden") for n in hidden)
         if kind == "vin-so2":
+            if not hidden:
+                raise ValueError("hidden: vin-so2 needs at least one hidden layer (its last one is sin)")
             if self.dim != 1:
                 raise ValueError(f"dim: vin-so2 evolves one angle (dim 1), got dim {self.dim}")
             # sin at the last hidden layer (Section 3, eq. 11): r(th) = -(g/l) sin th is in the family

@@ -83,8 +83,14 @@ class MLP:
     def n_units(self):
         return int(sum(self.sizes))
 
-    def init(self, rng, dtype=np.float64):
-        """Weights ~ N(0, 1/fan_in) (LeCun; keeps tanh units out of saturation), biases 0."""
+    def init(self, rng, dtype=np.float64, hidden_bias_std=1.0):
+        """Weights ~ N(0, 1/fan_in) (LeCun: keeps tanh units out of saturation).
+
+        Hidden biases ~ N(0, hidden_bias_std^2), the output bias 0. Random hidden
+        biases spread the units' centres over the input range: with zero biases
+        every tanh(w q) unit of a potential is odd about q = 0, a poor basis for
+        an even potential such as the pendulum's 1 - cos q.
+        """
         if not isinstance(rng, np.random.Generator):
             raise ValueError("rng: expected a numpy.random.Generator")
         layout = self.layout()
@@ -92,6 +98,9 @@ class MLP:
         for l in range(1, self.depth + 1):
             W = layout.view(flat, f"W{l}")
             W[...] = rng.standard_normal(W.shape) / np.sqrt(self.sizes[l - 1])
+            if l < self.depth and hidden_bias_std > 0:
+                b = layout.view(flat, f"b{l}")
+                b[...] = hidden_bias_std * rng.standard_normal(b.shape)
         return flat
 
     def to_json(self):
