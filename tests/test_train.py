@@ -155,3 +155,24 @@ def test_markdown_table_means_and_errors():
             for s, v in enumerate([1.0, 2.0, 3.0])]
     table = markdown_table(rows, ("nn",))
     assert "| spring / 5 traj. (rmse_20s) | 2.000 ± 0.577 |" in table
+
+
+def test_cli_trains_on_a_users_csv(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    rows = ["t,q,p,traj"]
+    for k, amp in enumerate([0.4, 0.6, 0.8, 1.0, 0.5]):
+        for i in range(30):
+            t = 0.1 * i
+            rows.append(f"{t:.1f},{amp * np.cos(t) + 0.01 * rng.normal():.6f},{-amp * np.sin(t):.6f},run{k}")
+    csv = tmp_path / "lab.csv"
+    csv.write_text("\n".join(rows) + "\n")
+    out = str(tmp_path / "run")
+    code, text, _ = cli(["train", "--data", str(csv), "--steps", "40", "--warmup-steps", "10", "--hidden", "8",
+                         "--out", out, "--quiet"], capsys)
+    assert code == 0 and "chosen steps (validation): 40" in text
+    cfg = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert cfg["data"] == str(csv)
+    code, text, _ = cli(["forecast", out, "--q0", "1", "--p0", "0", "--steps", "3"], capsys)
+    assert code == 0 and len(text.strip().splitlines()) == 4
+    code, _, err = cli(["train", "--data", str(tmp_path / "missing.csv"), "--out", str(tmp_path / "r2")], capsys)
+    assert code == 2 and "missing.csv" in err
