@@ -9,7 +9,7 @@ forecasts drift in energy — the contrast the VINs are measured against.
 import numpy as np
 from numba import njit, prange
 
-from vinnp.layers.mlp import CHUNK, backward_one, forward_one
+from vinnp.layers.mlp import chunking, backward_one, forward_one
 
 
 @njit(cache=True)
@@ -31,11 +31,11 @@ def _rollout_one(theta, w_off, b_off, sizes, acts, n_off, h, x1, obs, z, a):
 @njit(cache=True, parallel=True)
 def rollout(theta, w_off, b_off, sizes, acts, n_off, h, X1, obs):
     B = X1.shape[0]
-    nchunk = (B + CHUNK - 1) // CHUNK
+    nchunk, size = chunking(B)
     for c in prange(nchunk):
         z = np.empty(n_off[-1], theta.dtype)
         a = np.empty(n_off[-1], theta.dtype)
-        for b in range(c * CHUNK, min(B, (c + 1) * CHUNK)):
+        for b in range(c * size, min(B, (c + 1) * size)):
             _rollout_one(theta, w_off, b_off, sizes, acts, n_off, h, X1[b], obs[b], z, a)
 
 
@@ -62,7 +62,7 @@ def rollout_backward(theta, w_off, b_off, sizes, acts, n_off, h, obs, g_obs, gra
     B = obs.shape[0]
     T = obs.shape[1]
     D = obs.shape[2] * obs.shape[3]
-    nchunk = (B + CHUNK - 1) // CHUNK
+    nchunk, size = chunking(B)
     p_grad = np.zeros((nchunk, theta.shape[0]), theta.dtype)
     for c in prange(nchunk):
         n = n_off[-1]
@@ -72,7 +72,7 @@ def rollout_backward(theta, w_off, b_off, sizes, acts, n_off, h, obs, g_obs, gra
         gz = np.empty(n, theta.dtype)
         ax = np.empty((T, D), theta.dtype)
         g = np.empty(D, theta.dtype)
-        for b in range(c * CHUNK, min(B, (c + 1) * CHUNK)):
+        for b in range(c * size, min(B, (c + 1) * size)):
             _backward_one(theta, w_off, b_off, sizes, acts, n_off, h, obs[b], g_obs[b], z, a, ga, gz, ax, g,
                           p_grad[c], g_X1[b])
     for c in range(nchunk):

@@ -19,7 +19,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from vinnp.layers.mlp import CHUNK, backward_one, forward_one
+from vinnp.layers.mlp import chunking, backward_one, forward_one
 
 # Largest |sin dth| kept. asin'(s) = 1/sqrt(1-s^2) is 7e3 at this bound, so a
 # step at the edge still has a finite, if large, gradient.
@@ -55,12 +55,12 @@ def _rollout_one(theta, w_off, b_off, sizes, acts, n_off, minv, mass, h, x1, obs
 def rollout(theta, w_off, b_off, sizes, acts, n_off, minv, mass, h, X1, obs, S):
     """obs (B, T, 2, 1) <- (th_t, p_t); S (B, T) <- sin(dth_{t-1}), kept for the backward."""
     B = X1.shape[0]
-    nchunk = (B + CHUNK - 1) // CHUNK
+    nchunk, size = chunking(B)
     for c in prange(nchunk):
         z = np.empty(n_off[-1], theta.dtype)
         a = np.empty(n_off[-1], theta.dtype)
         x = np.empty(1, theta.dtype)
-        for b in range(c * CHUNK, min(B, (c + 1) * CHUNK)):
+        for b in range(c * size, min(B, (c + 1) * size)):
             _rollout_one(theta, w_off, b_off, sizes, acts, n_off, minv, mass, h, X1[b], obs[b], S[b], z, a, x)
 
 
@@ -97,7 +97,7 @@ def rollout_backward(theta, w_off, b_off, sizes, acts, n_off, minv, mass, h, X1,
     """Accumulate (+=) dLoss/dtheta, g_scal[0] += dLoss/dM^{-1}, g_scal[1] += dLoss/dM, dLoss/dx_1."""
     B = X1.shape[0]
     T = obs.shape[1]
-    nchunk = (B + CHUNK - 1) // CHUNK
+    nchunk, size = chunking(B)
     p_grad = np.zeros((nchunk, theta.shape[0]), theta.dtype)
     p_scal = np.zeros((nchunk, 2), theta.dtype)
     for c in prange(nchunk):
@@ -111,7 +111,7 @@ def rollout_backward(theta, w_off, b_off, sizes, acts, n_off, minv, mass, h, X1,
         gx = np.empty(1, theta.dtype)
         ath = np.empty(T, theta.dtype)
         as_ = np.empty(T, theta.dtype)
-        for b in range(c * CHUNK, min(B, (c + 1) * CHUNK)):
+        for b in range(c * size, min(B, (c + 1) * size)):
             _backward_one(theta, w_off, b_off, sizes, acts, n_off, minv, mass, h, X1[b], obs[b], S[b], g_obs[b],
                           z, a, ga, gz, x, g1, gx, ath, as_, p_grad[c], p_scal[c], g_X1[b])
     for c in range(nchunk):

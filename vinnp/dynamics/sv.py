@@ -16,7 +16,7 @@ import numpy as np
 from numba import njit, prange
 
 from vinnp.dynamics.linalg import matvec, matvec_t, outer_add
-from vinnp.layers.mlp import CHUNK
+from vinnp.layers.mlp import chunking
 from vinnp.layers.potential import N_BUFFERS, force_one, force_rop_one
 
 
@@ -48,11 +48,11 @@ def _rollout_one(theta, w_off, b_off, sizes, acts, n_off, minv, m, h, x1, obs, b
 def rollout(theta, w_off, b_off, sizes, acts, n_off, minv, m, h, X1, obs):
     B = X1.shape[0]
     d = X1.shape[2]
-    nchunk = (B + CHUNK - 1) // CHUNK
+    nchunk, size = chunking(B)
     for c in prange(nchunk):
         buf = np.empty((N_BUFFERS, n_off[-1]), theta.dtype)
         f = np.empty(d, theta.dtype)
-        for b in range(c * CHUNK, min(B, (c + 1) * CHUNK)):
+        for b in range(c * size, min(B, (c + 1) * size)):
             _rollout_one(theta, w_off, b_off, sizes, acts, n_off, minv, m, h, X1[b], obs[b], buf, f)
 
 
@@ -99,7 +99,7 @@ def rollout_backward(theta, w_off, b_off, sizes, acts, n_off, minv, m, h, X1, ob
     B = X1.shape[0]
     d = X1.shape[2]
     T = obs.shape[1]
-    nchunk = (B + CHUNK - 1) // CHUNK
+    nchunk, size = chunking(B)
     p_grad = np.zeros((nchunk, theta.shape[0]), theta.dtype)
     p_minv = np.zeros((nchunk, d, d), theta.dtype)
     p_m = np.zeros((nchunk, d, d), theta.dtype)
@@ -108,7 +108,7 @@ def rollout_backward(theta, w_off, b_off, sizes, acts, n_off, minv, m, h, X1, ob
         a = np.empty((T + 1, d), theta.dtype)
         w = np.empty(d, theta.dtype)
         dq = np.empty(d, theta.dtype)
-        for b in range(c * CHUNK, min(B, (c + 1) * CHUNK)):
+        for b in range(c * size, min(B, (c + 1) * size)):
             _backward_one(theta, w_off, b_off, sizes, acts, n_off, minv, m, h, X1[b], obs[b], g_obs[b],
                           buf, a, w, dq, p_grad[c], p_minv[c], p_m[c], g_X1[b])
     for c in range(nchunk):

@@ -12,7 +12,7 @@ import numpy as np
 from numba import njit, prange
 
 from vinnp.dynamics.linalg import matvec, matvec_t, outer_add
-from vinnp.layers.mlp import CHUNK
+from vinnp.layers.mlp import chunking
 from vinnp.layers.potential import N_BUFFERS, force_one, force_rop_one
 
 
@@ -40,10 +40,10 @@ def _rollout_one(theta, w_off, b_off, sizes, acts, n_off, minv, h, x1, obs, F, b
 def rollout(theta, w_off, b_off, sizes, acts, n_off, minv, h, X1, obs, F):
     """obs (B, T, 2, d) <- (q_t, p_t); F (B, T, d) <- dU/dq(q_t), kept for the backward."""
     B = X1.shape[0]
-    nchunk = (B + CHUNK - 1) // CHUNK
+    nchunk, size = chunking(B)
     for c in prange(nchunk):
         buf = np.empty((N_BUFFERS, n_off[-1]), theta.dtype)
-        for b in range(c * CHUNK, min(B, (c + 1) * CHUNK)):
+        for b in range(c * size, min(B, (c + 1) * size)):
             _rollout_one(theta, w_off, b_off, sizes, acts, n_off, minv, h, X1[b], obs[b], F[b], buf)
 
 
@@ -83,7 +83,7 @@ def rollout_backward(theta, w_off, b_off, sizes, acts, n_off, minv, h, obs, F, g
     B = obs.shape[0]
     T = obs.shape[1]
     d = obs.shape[3]
-    nchunk = (B + CHUNK - 1) // CHUNK
+    nchunk, size = chunking(B)
     p_grad = np.zeros((nchunk, theta.shape[0]), theta.dtype)
     p_minv = np.zeros((nchunk, d, d), theta.dtype)
     for c in prange(nchunk):
@@ -92,7 +92,7 @@ def rollout_backward(theta, w_off, b_off, sizes, acts, n_off, minv, h, obs, F, g
         ap = np.empty((T, d), theta.dtype)
         af = np.empty((T, d), theta.dtype)
         u = np.empty(d, theta.dtype)
-        for b in range(c * CHUNK, min(B, (c + 1) * CHUNK)):
+        for b in range(c * size, min(B, (c + 1) * size)):
             _backward_one(theta, w_off, b_off, sizes, acts, n_off, minv, h, obs[b], F[b], g_obs[b],
                           buf, aq, ap, af, u, p_grad[c], p_minv[c], g_X1[b])
     for c in range(nchunk):

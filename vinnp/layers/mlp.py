@@ -21,7 +21,20 @@ from vinnp.checks import as_array, positive_int
 from vinnp.layers.activations import ACTIVATIONS, act, act_d1, code_of
 from vinnp.params import Layout
 
-CHUNK = 32  # samples per parallel work item; fixed so reductions are deterministic
+MAX_CHUNKS = 16  # parallel work items per batch
+MIN_CHUNK = 4  # samples per work item, at least
+
+
+@njit(cache=True)
+def chunking(B):
+    """(number of chunks, samples per chunk) for a batch of B.
+
+    A function of B alone, never of the thread count: each chunk accumulates its
+    own gradient and the chunks are added in a fixed order, so every result is
+    the same whatever NUMBA_NUM_THREADS is.
+    """
+    size = max(MIN_CHUNK, (B + MAX_CHUNKS - 1) // MAX_CHUNKS)
+    return (B + size - 1) // size, size
 
 
 class MLP:
@@ -185,11 +198,11 @@ def _forward_batch(theta, w_off, b_off, sizes, acts, n_off, X, Y):
     B = X.shape[0]
     n = n_off[-1]
     L = sizes.shape[0] - 1
-    nchunk = (B + CHUNK - 1) // CHUNK
+    nchunk, size = chunking(B)
     for c in prange(nchunk):
         z = np.empty(n, theta.dtype)
         a = np.empty(n, theta.dtype)
-        for b in range(c * CHUNK, min(B, (c + 1) * CHUNK)):
+        for b in range(c * size, min(B, (c + 1) * size)):
             forward_one(theta, w_off, b_off, sizes, acts, n_off, X[b], z, a)
             for j in range(sizes[L]):
                 Y[b, j] = a[n_off[L] + j]
@@ -199,14 +212,14 @@ def _forward_batch(theta, w_off, b_off, sizes, acts, n_off, X, Y):
 def _backward_batch(theta, w_off, b_off, sizes, acts, n_off, X, G, grad, GX):
     B = X.shape[0]
     n = n_off[-1]
-    nchunk = (B + CHUNK - 1) // CHUNK
+    nchunk, size = chunking(B)
     partial = np.zeros((nchunk, theta.shape[0]), theta.dtype)
     for c in prange(nchunk):
         z = np.empty(n, theta.dtype)
         a = np.empty(n, theta.dtype)
         ga = np.empty(n, theta.dtype)
         gz = np.empty(n, theta.dtype)
-        for b in range(c * CHUNK, min(B, (c + 1) * CHUNK)):
+        for b in range(c * size, min(B, (c + 1) * size)):
             forward_one(theta, w_off, b_off, sizes, acts, n_off, X[b], z, a)
             backward_one(theta, w_off, b_off, sizes, acts, n_off, z, a, G[b], ga, gz,
                          partial[c], True, GX[b])

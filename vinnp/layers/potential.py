@@ -26,7 +26,7 @@ import numpy as np
 from numba import njit, prange
 
 from vinnp.layers.activations import act_d1, act_d2
-from vinnp.layers.mlp import CHUNK, MLP, backward_one, check_inputs, check_params, forward_one
+from vinnp.layers.mlp import chunking, MLP, backward_one, check_inputs, check_params, forward_one
 
 N_BUFFERS = 8  # z, a, gz, ga, dz, da, dgz, dga
 
@@ -108,21 +108,21 @@ def force_rop_one(theta, w_off, b_off, sizes, acts, n_off, q, v, buf, grad, hv):
 @njit(cache=True, parallel=True)
 def _force_batch(theta, w_off, b_off, sizes, acts, n_off, Q, F):
     B = Q.shape[0]
-    nchunk = (B + CHUNK - 1) // CHUNK
+    nchunk, size = chunking(B)
     for c in prange(nchunk):
         buf = np.empty((8, n_off[-1]), theta.dtype)
-        for b in range(c * CHUNK, min(B, (c + 1) * CHUNK)):
+        for b in range(c * size, min(B, (c + 1) * size)):
             force_one(theta, w_off, b_off, sizes, acts, n_off, Q[b], buf, F[b])
 
 
 @njit(cache=True, parallel=True)
 def _force_backward_batch(theta, w_off, b_off, sizes, acts, n_off, Q, V, grad, HV):
     B = Q.shape[0]
-    nchunk = (B + CHUNK - 1) // CHUNK
+    nchunk, size = chunking(B)
     partial = np.zeros((nchunk, theta.shape[0]), theta.dtype)
     for c in prange(nchunk):
         buf = np.empty((8, n_off[-1]), theta.dtype)
-        for b in range(c * CHUNK, min(B, (c + 1) * CHUNK)):
+        for b in range(c * size, min(B, (c + 1) * size)):
             force_rop_one(theta, w_off, b_off, sizes, acts, n_off, Q[b], V[b], buf, partial[c], HV[b])
     for c in range(nchunk):
         grad += partial[c]
