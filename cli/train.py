@@ -14,7 +14,7 @@ from vinnp.models.registry import MODELS
 @click.option("--model", type=click.Choice(list(MODELS)), default="vin-vv", show_default=True)
 @click.option("--n-traj", type=int, default=25, show_default=True,
               help="Training trajectories (25: moderate regime, 5: low-data regime).")
-@click.option("--steps", type=int, default=2000, show_default=True,
+@click.option("--steps", type=int, default=10000, show_default=True,
               help="Adam steps; validation picks the best of 2000/5000/10000 up to this.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--dtype", type=click.Choice(["float64", "float32"]), default="float64", show_default=True)

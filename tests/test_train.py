@@ -176,3 +176,10 @@ def test_cli_trains_on_a_users_csv(tmp_path, capsys):
     assert code == 0 and len(text.strip().splitlines()) == 4
     code, _, err = cli(["train", "--data", str(tmp_path / "missing.csv"), "--out", str(tmp_path / "r2")], capsys)
     assert code == 2 and "missing.csv" in err
+
+
+def test_float32_run_trains_in_single_precision(tmp_path):
+    cfg = make_config(system="spring", model="vin-sv", steps=60, warmup_steps=15, dtype="float32", **SMALL)
+    metrics = train_run(cfg, str(tmp_path / "r"), progress=False, log=quiet)
+    _, params, _ = load_checkpoint(str(tmp_path / "r" / "model.npz"))
+    assert params.dtype == np.float32 and np.isfinite(metrics["forecast_rmse"])
