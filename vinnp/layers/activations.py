@@ -10,7 +10,6 @@ network's activations as one int array.
 
 import math
 
-import numpy as np
 from numba import njit
 
 ACTIVATIONS = ("identity", "tanh", "relu", "softplus", "sin", "square")

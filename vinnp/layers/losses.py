@@ -360,3 +360,18 @@ def gradcheck_blocks(rng):
         blocks.append(reparam_block(rng, 3, 2, form))
     blocks.append(elbo_block(rng, 3, 2))
     return blocks
+
+
+def mean_gaussian_nll(y, mean, log_var, want_grad=True):
+    """Eq. (14) per observed scalar, with one learned log-variance (shape (1,)).
+
+    Returns (value, d_mean, d_log_var) with d_log_var of shape (1,); the
+    gradients are None when ``want_grad`` is false. Averaging over every
+    observed scalar lets one learning rate serve any amount of data.
+    """
+    scale = 1.0 / y.size
+    value = gaussian_nll(y, mean, log_var[0]) * scale
+    if not want_grad:
+        return value, None, None
+    d_mean, d_lv = gaussian_nll_backward(y, mean, log_var[0], scale)
+    return value, d_mean, np.reshape(d_lv, (1,))

@@ -17,7 +17,7 @@ from scipy.integrate import solve_ivp
 from vinnp.checks import as_array, one_of, positive_int
 from vinnp.layers import mlp as mlp_ops
 from vinnp.layers import potential as pot_ops
-from vinnp.layers.losses import gaussian_nll, gaussian_nll_backward
+from vinnp.layers.losses import mean_gaussian_nll
 from vinnp.layers.mlp import MLP
 from vinnp.params import Layout
 
@@ -64,11 +64,9 @@ class DerivativeModel:
         x, y = self._inputs(batch, params.dtype)
         log_var = self.layout.view(params, "log_var")
         pred = self.vector_field(params, x)
-        scale = 1.0 / y.size
-        value = gaussian_nll(y, pred, log_var[0]) * scale
+        value, d_pred, d_lv = mean_gaussian_nll(y, pred, log_var, want_grad)
         if not want_grad:
             return value, None
-        d_pred, d_lv = gaussian_nll_backward(y, pred, log_var[0], scale)
         grad = np.zeros_like(params)
         if self.name == "nn":
             mlp_ops.backward(self.net, params, x, d_pred, grad, self.layout, "net")

@@ -6,7 +6,6 @@ The contract all of them share: ``layout`` (names in one flat vector),
 ``energy(params, q, p)``, ``to_json()``.
 """
 
-import numpy as np
 
 from vinnp.checks import one_of
 from vinnp.dynamics.cells import Cell

@@ -20,7 +20,7 @@ import numpy as np
 from vinnp.checks import as_array, positive_int
 from vinnp.dynamics import reference as dynref
 from vinnp.dynamics.cells import Cell
-from vinnp.layers.losses import gaussian_nll, gaussian_nll_backward
+from vinnp.layers.losses import mean_gaussian_nll
 from vinnp.params import Layout
 
 
@@ -75,11 +75,9 @@ class VIN:
         x1 = self.layout.view(params, "x1")
         log_var = self.layout.view(params, "log_var")
         pred, cache = self.cell.rollout(params, self.layout, x1, T)
-        scale = 1.0 / y.size
-        value = gaussian_nll(y, pred, log_var[0]) * scale
+        value, d_pred, d_lv = mean_gaussian_nll(y, pred, log_var, want_grad)
         if not want_grad:
             return value, None
-        d_pred, d_lv = gaussian_nll_backward(y, pred, log_var[0], scale)
         grad = np.zeros_like(params)
         g_x1 = self.cell.backward(params, self.layout, cache, d_pred, grad)
         grad[self.layout.slice("x1")] += g_x1.ravel()

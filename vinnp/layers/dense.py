@@ -1,0 +1,200 @@
+"""BLAS-backed batched MLPs for wide layers (the 1000-unit pixel encoder and decoder, App. C.2).
+
+Same :class:`~vinnp.layers.mlp.MLP` specification and flat layout as the
+per-sample kernels of :mod:`vinnp.layers.mlp`, but every layer is one matrix
+product over the whole batch, done by NumPy's ``@`` (BLAS) in the parameters'
+dtype. For an MLP with sizes [n0, ..., nL]::
+
+    z_l = a_{l-1} W_l^T + b_l      (B, n_l)      W_l: (n_l, n_{l-1}), b_l: (n_l,)
+    a_l = sigma_l(z_l)                            a_0 = x: (B, n0)
+
+and the reverse pass for an upstream gradient G = dLoss/da_L::
+
+    gz_l = ga_l * sigma_l'(z_l)
+    dW_l += gz_l^T a_{l-1},   db_l += sum_rows gz_l,   ga_{l-1} = gz_l W_l
+
+The elementwise maths is a small Numba kernel calling the very ``act`` /
+``act_d1`` that the per-sample kernels use, so the two paths share one
+definition of every activation. No state is kept between calls: the forward
+returns a cache, the backward consumes it and accumulates (+=) into the flat
+gradient buffer.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit
+
+from vinnp.layers.activations import IDENTITY, act, act_d1, code_of
+from vinnp.layers.mlp import MLP, check_inputs, check_params
+
+
+# ---------------------------------------------------------------------------
+# elementwise kernels: the activation and its derivative side by side
+# ---------------------------------------------------------------------------
+
+@njit(cache=True)
+def _activate(c, z, a):
+    """a[i] = sigma_c(z[i]) over flat arrays of one length."""
+    for i in range(z.shape[0]):
+        a[i] = act(c, z[i])
+
+
+@njit(cache=True)
+def _activate_backward(c, z, a, ga, gz):
+    """gz[i] = ga[i] * sigma_c'(z[i]), given a = sigma_c(z) (tanh reuses it)."""
+    for i in range(z.shape[0]):
+        gz[i] = ga[i] * act_d1(c, z[i], a[i])
+
+
+# ---------------------------------------------------------------------------
+# forward / backward
+# ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class DenseCache:
+    """What :func:`dense_backward` needs.
+
+    a : [a_0, ..., a_L], layer outputs with a_0 = x (B, n0) — a reference to the
+        caller's input, not a copy — and a_L the network output (B, nL).
+    z : [z_1, ..., z_L] pre-activations (B, n_l); for an identity layer z_l is
+        a_l (the same array).
+    """
+
+    a: list
+    z: list
+
+    @property
+    def batch(self):
+        return self.a[0].shape[0]
+
+
+def _check_mlp(mlp):
+    if not isinstance(mlp, MLP):
+        raise ValueError(f"mlp: expected a vinnp.layers.mlp.MLP, got {type(mlp).__name__}")
+    return mlp
+
+
+def _grad_buffer(grad, params):
+    # Accumulated in place through views, so a copy would silently lose the gradient.
+    if not isinstance(grad, np.ndarray):
+        raise ValueError(f"grad: expected a NumPy array, got {type(grad).__name__}")
+    if grad.shape != params.shape or grad.dtype != params.dtype:
+        raise ValueError(f"grad: expected a {params.dtype} vector of {params.size} entries, "
+                         f"got {grad.dtype} of shape {grad.shape}")
+    if not (grad.flags.c_contiguous and grad.flags.writeable):
+        raise ValueError("grad: expected a writeable, contiguous array")
+    return grad
+
+
+def dense_forward(mlp, params, x, layout=None, prefix=""):
+    """Batched forward of ``mlp`` with matrix products.
+
+    Parameters
+    ----------
+    mlp : :class:`~vinnp.layers.mlp.MLP` (any depth, any activation of ACTIVATIONS).
+    params : (layout.size,) float32 or float64 flat vector.
+    x : (B, n0) inputs, same dtype as ``params``.
+    layout, prefix : where the network sits in ``params`` (``mlp.layout()`` and
+        "" by default; e.g. the model's layout and "dec").
+
+    Returns
+    -------
+    y : (B, nL), params' dtype (``cache.a[-1]``; do not modify it in place if
+        the cache is still to be used).
+    cache : :class:`DenseCache` for :func:`dense_backward`.
+    """
+    mlp = _check_mlp(mlp)
+    layout = layout or mlp.layout()
+    params = check_params(params, layout)
+    a = check_inputs(x, mlp.sizes[0], params.dtype)
+    acts, zs = [a], []
+    for (W, b), name in zip(mlp.weights(params, layout, prefix), mlp.activations):
+        z = a @ W.T
+        z += b
+        c = code_of(name)
+        if c == IDENTITY:
+            a = z
+        else:
+            a = np.empty_like(z)
+            _activate(c, z.reshape(-1), a.reshape(-1))
+        zs.append(z)
+        acts.append(a)
+    return a, DenseCache(acts, zs)
+
+
+def dense_backward(mlp, params, cache, g_out, grad, layout=None, prefix="", need_dx=True):
+    """Reverse pass of :func:`dense_forward` for the scalar sum(g_out * y).
+
+    Parameters
+    ----------
+    mlp, params, layout, prefix : as given to the forward.
+    cache : the :class:`DenseCache` it returned.
+    g_out : (B, nL) dLoss/dy, params' dtype.
+    grad : (layout.size,) gradient buffer, params' dtype; the parameter gradient
+        is **added** to it (zero it yourself).
+    need_dx : if False the input gradient is not formed (it costs one more
+        matrix product, as big as the first layer's forward) and None is returned.
+
+    Returns
+    -------
+    dx : (B, n0) dLoss/dx, a new array (or None).
+    """
+    mlp = _check_mlp(mlp)
+    layout = layout or mlp.layout()
+    params = check_params(params, layout)
+    if not isinstance(cache, DenseCache) or len(cache.z) != mlp.depth:
+        raise ValueError("cache: expected the DenseCache that dense_forward returned for this mlp")
+    g = check_inputs(g_out, mlp.sizes[-1], params.dtype, "g_out")
+    if g.shape[0] != cache.batch:
+        raise ValueError(f"g_out: expected {cache.batch} rows to match the forward's batch, got {g.shape[0]}")
+    grad = _grad_buffer(grad, params)
+    p = f"{prefix}." if prefix else ""
+    weights = mlp.weights(params, layout, prefix)
+    for l in range(mlp.depth, 0, -1):
+        c = code_of(mlp.activations[l - 1])
+        z, a = cache.z[l - 1], cache.a[l]
+        if c == IDENTITY:
+            gz = g
+        else:
+            gz = np.empty_like(z)
+            _activate_backward(c, z.reshape(-1), a.reshape(-1), np.ascontiguousarray(g).reshape(-1),
+                               gz.reshape(-1))
+        layout.view(grad, f"{p}W{l}")[...] += gz.T @ cache.a[l - 1]
+        layout.view(grad, f"{p}b{l}")[...] += gz.sum(axis=0)
+        if l > 1 or need_dx:
+            g = gz @ weights[l - 1][0]
+    return g if need_dx else None
+
+
+__all__ = ["DenseCache", "dense_forward", "dense_backward"]
+
+
+def gradcheck_blocks(rng):
+    """One block per activation: a 3-layer dense MLP and its inputs, loss sum(R * y), float64."""
+    from vinnp.gradcheck_core import Block
+    from vinnp.layers.activations import ACTIVATIONS
+    from vinnp.params import Layout
+
+    blocks = []
+    for name in ACTIVATIONS:
+        net = MLP([3, 5, 4, 2], [name, "tanh", name])
+        layout = Layout.join([("", net.layout()), ("", Layout([("x", (6, 3))]))])
+        params = np.concatenate([net.init(rng), rng.standard_normal(18)])
+        if name == "relu":  # keep pre-activations away from the kink, where no derivative exists
+            params[layout.slice("b1")] += 0.5
+        R = rng.standard_normal((6, 2))
+        k = layout.offsets["x"]
+
+        def loss(p, net=net, layout=layout, R=R, k=k):
+            return float(np.sum(R * dense_forward(net, p[:k], layout.view(p, "x"))[0]))
+
+        def loss_and_grad(p, net=net, layout=layout, R=R, k=k):
+            y, cache = dense_forward(net, p[:k], layout.view(p, "x"))
+            g = np.zeros_like(p)
+            dx = dense_backward(net, p[:k], cache, R, g[:k])
+            g[k:] = dx.ravel()
+            return float(np.sum(R * y)), g
+
+        blocks.append(Block(f"dense[{name}]", layout, params, loss, loss_and_grad))
+    return blocks

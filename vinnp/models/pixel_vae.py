@@ -1,0 +1,336 @@
+"""The VIN variational autoencoder for pixel observations (Sections 3.2 and 4.2, Appendix C.2).
+
+Generative model, eqs. (15)-(16)::
+
+    x_1 ~ N(0, I)                                  prior on the initial state (2d numbers)
+    x_t = cell rollout of x_1, t = 1..T            eq. (13): SV (6), VV (9)-(10), SO(2) (11)-(12), ResRNN
+    y_t ~ Bernoulli(sigmoid(f_dec(q_t)))           per pixel; the decoder reads positions only
+
+Variational family, eqs. (17)-(18): q(x_{1:T} | y_{1:T}) = N(x_1 | m_1, s_1^2) p(x_{2:T} | x_1),
+with (m_1, log s_1^2) from the encoder of Appendix C.2: a per-frame MLP
+784 -> E -> E (ReLU), an LSTM with H hidden units reading the embedded window
+*in reverse*, and a linear head from its final hidden state. The objective is
+the ELBO of Section 3.2 with one reparameterised sample x_1 = m_1 + s_1 * eps,
+
+    ELBO = (1/B) sum_b [ sum_t log p(y_bt | q_bt) - KL(N(m_b, s_b^2) || N(0, I)) ],
+
+and its gradient is written by hand end to end: decoder -> rollout BPTT ->
+reparameterisation -> head -> LSTM BPTT -> encoder. Paper widths are E = D =
+1000, H = 50, a 1000-unit tanh dynamics network, depth T = 10.
+
+The state x_1 is the cell's own (see :mod:`vinnp.dynamics.cells`): (q_0, q_1)
+for vin-sv, (th_0, th_1) for vin-so2, (q_1, p_1) for vin-vv and resrnn; its
+2d numbers are flattened as x_1.reshape(2d) in ``eps``, ``mean``, ``log_var``.
+The decoder reads q_t (d numbers), or (sin th_t, cos th_t) for vin-so2, so
+that it sees the angle as a point of the circle.
+
+Step size. Appendix C.2 uses h = 1.0 in latent space, the default here for
+vin-sv, vin-vv and resrnn. For vin-so2 the default is h = 0.1, the frame
+interval in seconds (10 Hz): the SO(2) update adds h^2 M^{-1} r(th) to
+sin(dth) every step, and asin needs the sum to stay inside [-1, 1]. A freshly
+initialised r is O(1), so with h = 1 the sine saturates within a step or two
+and every clipped step passes no gradient; with h = 0.1 the increment is
+~0.01, and the true pendulum lies in the family at natural scale
+(r = -(g/l) sin th with g/l = 9.81 gives |h^2 r| <= 0.1 per step, and the
+frames' |dth| per step is ~0.2 rad). With a fixed mass, h only rescales r's
+output layer, so no model is lost by the choice.
+"""
+
+import numpy as np
+
+from vinnp.checks import as_array, one_of, positive_float, positive_int
+from vinnp.dynamics.cells import CELLS, Cell
+from vinnp.layers.dense import dense_backward, dense_forward
+from vinnp.layers.losses import (
+    bernoulli_nll_logits,
+    bernoulli_nll_logits_backward,
+    kl_std_normal,
+    kl_std_normal_backward,
+    reparam_sample,
+    reparam_sample_backward,
+)
+from vinnp.layers.lstm import lstm_backward, lstm_forward, lstm_init, lstm_layout, lstm_slice
+from vinnp.layers.mlp import MLP
+from vinnp.params import Layout
+
+IMAGE_SIZE = 28
+PIXELS = IMAGE_SIZE * IMAGE_SIZE
+DEFAULT_H = {"vin-so2": 0.1}  # every other cell: 1.0, Appendix C.2
+INIT_LOG_VAR = -4.0  # q(x_1) starts narrow (s_1 = 0.14): samples near the mean, see init()
+
+
+class PixelVIN:
+    """A VIN-VAE on windows of T frames of 28x28 grey levels in [0, 1].
+
+    Parameters
+    ----------
+    kind : "vin-sv", "vin-vv", "vin-so2" or "resrnn" (the latent dynamics cell).
+    window : T, the depth of the rollout and the number of frames per window.
+    latent_dim : d, the configuration dimension (must be 1 for vin-so2).
+    h : step size in latent space (default 1.0; 0.1 for vin-so2, see the module notes).
+    enc_hidden, lstm_hidden, dec_hidden : E, H, D (paper: 1000, 50, 1000).
+    dyn_hidden : hidden widths of the dynamics network (paper: 1000, tanh).
+    learn_mass : learn M^{-1} = L L^T in the VIN cells.
+    """
+
+    family = "pixel-vin"
+
+    def __init__(self, kind, window, latent_dim=1, h=None, enc_hidden=1000, lstm_hidden=50,
+                 dec_hidden=1000, dyn_hidden=(1000,), learn_mass=False):
+        self.kind = one_of(kind, "kind", CELLS)
+        self.T = positive_int(window, "window")
+        self.d = positive_int(latent_dim, "latent_dim")
+        if kind == "vin-so2" and self.d != 1:
+            raise ValueError(f"latent_dim: vin-so2 evolves one angle, so latent_dim must be 1, got {self.d}")
+        h = DEFAULT_H.get(kind, 1.0) if h is None else positive_float(h, "h")
+        if isinstance(dyn_hidden, int):
+            dyn_hidden = (dyn_hidden,)
+        E = positive_int(enc_hidden, "enc_hidden")
+        H = positive_int(lstm_hidden, "lstm_hidden")
+        D = positive_int(dec_hidden, "dec_hidden")
+        self.cell = Cell(kind, self.d, h, hidden=tuple(dyn_hidden), activation="tanh", learn_mass=learn_mass)
+        self.encoder = MLP([PIXELS, E, E], ["relu", "relu"])
+        self.head = MLP([H, 4 * self.d], "identity")  # -> (m_1, log s_1^2), eq. (18)
+        self.dec_in = 2 if kind == "vin-so2" else self.d
+        self.decoder = MLP([self.dec_in, D, D, PIXELS], ["relu", "relu", "identity"])
+        self.layout = Layout.join([
+            ("enc", self.encoder.layout()),
+            ("lstm", lstm_layout(E, H)),
+            ("head", self.head.layout()),
+            ("cell", self.cell.layout()),
+            ("dec", self.decoder.layout()),
+        ])
+        self._lstm, self._lstm_sl = lstm_slice(self.layout, "lstm")
+
+    @property
+    def h(self):
+        return self.cell.h
+
+    @property
+    def x_dim(self):
+        """2d: the size of the initial state x_1 and of eps, mean, log_var per window."""
+        return 2 * self.d
+
+    # -- parameters ----------------------------------------------------------
+    def init(self, rng, dtype=np.float64):
+        """Initial flat parameters (layout.size,).
+
+        ReLU layers: He weights N(0, 2/fan_in), zero biases; the decoder's
+        output layer N(0, 1/fan_in). LSTM: :func:`lstm_init`. Cell: its own
+        init. Head: the log-variance rows start at zero weight and bias
+        INIT_LOG_VAR, so early samples stay near the mean; for vin-sv and
+        vin-so2, whose state is two positions (q_0, q_1), the q_0 rows copy the
+        q_1 rows, so every window starts at rest at the mean (a free draw of
+        q_0 - q_1 would put sin(dth) near +-1 for SO(2) and give huge
+        accelerations in SV).
+        """
+        if not isinstance(rng, np.random.Generator):
+            raise ValueError(f"rng: expected a numpy.random.Generator, got {type(rng).__name__}")
+        params = self.layout.zeros(np.dtype(dtype))
+        v = self.layout.views(params)
+        for prefix, net in (("enc", self.encoder), ("dec", self.decoder)):
+            for l in range(1, net.depth + 1):
+                gain = 2.0 if net.activations[l - 1] == "relu" else 1.0
+                W = v[f"{prefix}.W{l}"]
+                W[...] = rng.standard_normal(W.shape) * np.sqrt(gain / net.sizes[l - 1])
+        E, H = self._lstm.shapes["Wx"][1], self._lstm.shapes["Wh"][1]
+        params[self._lstm_sl] = lstm_init(rng, E, H, params.dtype)
+        d, W, b = self.d, v["head.W1"], v["head.b1"]
+        W[: 2 * d] = rng.standard_normal((2 * d, W.shape[1])) / np.sqrt(W.shape[1])
+        if self.kind in ("vin-sv", "vin-so2"):
+            W[:d] = W[d: 2 * d]
+        b[2 * d:] = INIT_LOG_VAR
+        start = self.layout.offsets["cell.net.W1"]  # the cell's entries are contiguous
+        params[start: start + self.cell.layout().size] = self.cell.init(rng, params.dtype)
+        return params
+
+    # -- validation ----------------------------------------------------------
+    def _check_params(self, params):
+        return self.layout.check(params, "params")
+
+    def _check_frames(self, frames, dtype, exact):
+        """frames (B, >= T, 28, 28) in [0, 1] -> (B, T, 784) in ``dtype`` (first T frames)."""
+        y = as_array(frames, "frames", ndim=4)
+        if y.shape[2:] != (IMAGE_SIZE, IMAGE_SIZE) or y.shape[0] < 1:
+            raise ValueError(f"frames: expected shape (batch, {self.T}, {IMAGE_SIZE}, {IMAGE_SIZE}), got {y.shape}")
+        if y.shape[1] < self.T:
+            raise ValueError(f"frames: windows of {y.shape[1]} frames are shorter than the model's depth "
+                             f"T = {self.T}")
+        if exact and y.shape[1] != self.T:
+            raise ValueError(f"frames: expected windows of exactly T = {self.T} frames, got {y.shape[1]}")
+        if y.min() < 0 or y.max() > 1:
+            raise ValueError(f"frames: expected grey levels in [0, 1], got range [{y.min()}, {y.max()}]")
+        y = y[:, : self.T].reshape(y.shape[0], self.T, PIXELS)
+        return np.ascontiguousarray(y, dtype=dtype)
+
+    def _check_eps(self, eps, batch, dtype):
+        eps = as_array(eps, "eps", shape=(batch, self.x_dim))
+        return eps.astype(dtype, copy=False)  # noise drawn by the caller, not a parameter
+
+    # -- pieces of the forward pass -------------------------------------------
+    def _encode(self, params, y):
+        """y (B, T, 784) -> (mean, log_var (B, 2d), caches). Appendix C.2 encoder, eq. (18)."""
+        B, T, _ = y.shape
+        e, enc_c = dense_forward(self.encoder, params, y.reshape(B * T, PIXELS), self.layout, "enc")
+        zeros = np.zeros((B, self._lstm.shapes["Wh"][1]), params.dtype)
+        # Reverse: the final state has just read frame 1, having seen the whole window.
+        _, lstm_c = lstm_forward(params[self._lstm_sl], self._lstm, e.reshape(B, T, -1), zeros, zeros,
+                                 reverse=True)
+        out, head_c = dense_forward(self.head, params, lstm_c.h_last, self.layout, "head")
+        n = self.x_dim
+        return out[:, :n], out[:, n:], (enc_c, lstm_c, head_c)
+
+    def _decoder_input(self, q):
+        """q (N, d) -> decoder input (N, d_in): q itself, or (sin th, cos th) for SO(2)."""
+        if self.kind == "vin-so2":
+            return np.concatenate([np.sin(q), np.cos(q)], axis=1)
+        return np.ascontiguousarray(q)
+
+    def _forward(self, params, frames, eps):
+        """Negative ELBO (a float) and everything the backward needs."""
+        params = self._check_params(params)
+        y = self._check_frames(frames, params.dtype, exact=True)
+        B, T, _ = y.shape
+        eps = self._check_eps(eps, B, params.dtype)
+        mean, log_var, enc_caches = self._encode(params, y)
+        x1 = reparam_sample(mean, log_var, eps)                    # x_1 ~ q(x_1), eq. (18)
+        obs, cell_c = self.cell.rollout(params, self.layout, x1.reshape(B, 2, self.d), T)  # eq. (13)
+        q = obs[:, :, 0].reshape(B * T, self.d)                    # the decoder sees q_t only (Sec. 3.2)
+        logits, dec_c = dense_forward(self.decoder, params, self._decoder_input(q), self.layout, "dec")
+        target = y.reshape(B * T, PIXELS)
+        nll = bernoulli_nll_logits(target, logits)                 # -sum_t log p(y_t | q_t)
+        kl = kl_std_normal(mean, log_var)                          # KL[q(x_1) || N(0, I)]
+        cache = {"params": params, "target": target, "eps": eps, "mean": mean, "log_var": log_var,
+                 "enc": enc_caches, "cell": cell_c, "q": q, "logits": logits, "dec": dec_c,
+                 "nll": nll / B, "kl": kl / B}
+        return (nll + kl) / B, cache
+
+    def _backward(self, cache):
+        """Gradient of the negative ELBO, as a new flat vector."""
+        params, mean, log_var, q = cache["params"], cache["mean"], cache["log_var"], cache["q"]
+        B = mean.shape[0]
+        T = q.shape[0] // B
+        grad = np.zeros_like(params)
+        g_logits = bernoulli_nll_logits_backward(cache["target"], cache["logits"], 1.0 / B)
+        g_in = dense_backward(self.decoder, params, cache["dec"], g_logits, grad, self.layout, "dec")
+        if self.kind == "vin-so2":  # u = (sin th, cos th)
+            g_q = g_in[:, :1] * np.cos(q) - g_in[:, 1:] * np.sin(q)
+        else:
+            g_q = g_in
+        g_obs = np.zeros((B, T, 2, self.d), params.dtype)
+        g_obs[:, :, 0] = g_q.reshape(B, T, self.d)                 # no gradient on p_t
+        g_x1 = self.cell.backward(params, self.layout, cache["cell"], g_obs, grad).reshape(B, self.x_dim)
+        g_m, g_lv = reparam_sample_backward(mean, log_var, cache["eps"], g_x1)
+        g_m_kl, g_lv_kl = kl_std_normal_backward(mean, log_var, 1.0 / B)
+        g_head = np.concatenate([g_m + g_m_kl, g_lv + g_lv_kl], axis=1)
+        enc_c, lstm_c, head_c = cache["enc"]
+        g_h = dense_backward(self.head, params, head_c, g_head, grad, self.layout, "head")
+        g_e, _, _ = lstm_backward(np.zeros_like(lstm_c.h.transpose(1, 0, 2)), lstm_c,
+                                  grad[self._lstm_sl], dh_last=g_h)
+        dense_backward(self.encoder, params, enc_c, g_e.reshape(B * T, -1), grad, self.layout, "enc",
+                       need_dx=False)
+        return grad
+
+    # -- the functional contract ----------------------------------------------
+    def loss(self, params, frames, eps):
+        """Negative ELBO averaged over the batch (a float). frames (B, T, 28, 28), eps (B, 2d)."""
+        return float(self._forward(params, frames, eps)[0])
+
+    def loss_and_grad(self, params, frames, eps):
+        """(negative ELBO, its gradient (layout.size,) in params' dtype)."""
+        value, cache = self._forward(params, frames, eps)
+        return float(value), self._backward(cache)
+
+    def elbo_and_grad(self, params, frames, eps):
+        """(ELBO, gradient of the **negative** ELBO), i.e. the loss's gradient, ready for Adam."""
+        value, grad = self.loss_and_grad(params, frames, eps)
+        return -value, grad
+
+    def elbo_terms(self, params, frames, eps):
+        """Batch-averaged (sum_t log p(y_t | q_t), KL[q(x_1) || p(x_1)]) as floats."""
+        _, cache = self._forward(params, frames, eps)
+        return -float(cache["nll"]), float(cache["kl"])
+
+    # -- using a trained model -------------------------------------------------
+    def encode(self, params, frames):
+        """q(x_1) from the first T frames of each window: (mean, log_var), each (B, 2d)."""
+        params = self._check_params(params)
+        mean, log_var, _ = self._encode(params, self._check_frames(frames, params.dtype, exact=False))
+        return mean, log_var
+
+    def forecast_latent(self, params, frames, n_steps):
+        """Roll the posterior mean of x_1 forward: (q, p), each (B, n_steps, d).
+
+        frames: (B, >= T, 28, 28); the encoder reads the first T. Index 0 is t = 1,
+        the first frame of the window, so decode(params, q)[:, :T] reconstructs it.
+        """
+        params = self._check_params(params)
+        n_steps = positive_int(n_steps, "n_steps")
+        mean, _ = self.encode(params, frames)
+        obs, _ = self.cell.rollout(params, self.layout, mean.reshape(-1, 2, self.d), n_steps)
+        return obs[:, :, 0], obs[:, :, 1]
+
+    def decode(self, params, q):
+        """Pixel means sigmoid(f_dec(q)): q (..., d) -> (..., 28, 28), params' dtype."""
+        params = self._check_params(params)
+        q = as_array(q, "q")
+        if q.ndim < 1 or q.shape[-1] != self.d:
+            raise ValueError(f"q: expected positions of shape (..., {self.d}) (latent_dim = {self.d}), "
+                             f"got {q.shape}")
+        flat = q.reshape(-1, self.d).astype(params.dtype)
+        logits, _ = dense_forward(self.decoder, params, self._decoder_input(flat), self.layout, "dec")
+        return (0.5 * (1.0 + np.tanh(0.5 * logits))).reshape(q.shape[:-1] + (IMAGE_SIZE, IMAGE_SIZE))
+
+    def relu_margin(self, params, frames, eps):
+        """Smallest |pre-activation| of any ReLU unit (encoder and decoder) on this batch.
+
+        Central differences are only valid if no step crosses a kink; the gradient
+        checks keep this margin above what their largest step can move.
+        """
+        _, cache = self._forward(params, frames, eps)
+        zs = cache["enc"][0].z + cache["dec"].z[:-1]
+        return float(min(np.abs(z).min() for z in zs))
+
+    def to_json(self):
+        return {"family": self.family, "kind": self.kind, "window": self.T, "latent_dim": self.d,
+                "cell": self.cell.to_json(), "encoder": self.encoder.to_json(),
+                "lstm_hidden": self._lstm.shapes["Wh"][1], "decoder": self.decoder.to_json()}
+
+
+def gradcheck_model(kind, rng, window=4, batch=2, enc_hidden=6, lstm_hidden=4, dec_hidden=5,
+                    dyn_hidden=5, learn_mass=None, margin=1e-2, noise=0.1):
+    """A small model with (params, frames, eps) at which central differences are valid.
+
+    Random grey frames, parameters = init + N(0, noise^2); redraws until every
+    ReLU pre-activation is at least ``margin`` from its kink and, for vin-so2,
+    |sin dth| <= 0.9 (well inside asin's domain, nothing clipped).
+    Returns (model, params, frames, eps).
+    """
+    learn = kind != "resrnn" if learn_mass is None else learn_mass
+    d = 1 if kind == "vin-so2" else 2
+    model = PixelVIN(kind, window, d, enc_hidden=enc_hidden, lstm_hidden=lstm_hidden,
+                     dec_hidden=dec_hidden, dyn_hidden=dyn_hidden, learn_mass=learn)
+    for _ in range(200):
+        params = model.init(rng) + noise * rng.standard_normal(model.layout.size)
+        frames = rng.uniform(size=(batch, window, IMAGE_SIZE, IMAGE_SIZE))
+        eps = rng.standard_normal((batch, model.x_dim))
+        _, cache = model._forward(params, frames, eps)
+        ok = model.relu_margin(params, frames, eps) >= margin
+        if kind == "vin-so2":
+            ok = ok and np.abs(cache["cell"][2]).max() <= 0.9
+        if ok:
+            return model, params, frames, eps
+    raise RuntimeError("gradcheck_model: no draw kept every ReLU away from its kink")
+
+
+def gradcheck_blocks(rng):
+    """The whole negative ELBO of each cell kind, every parameter, float64 (784 -> 6 -> 6, H 4, D 5, T 4, B 2)."""
+    from vinnp.gradcheck_core import Block
+
+    blocks = []
+    for kind in CELLS:
+        model, params, frames, eps = gradcheck_model(kind, rng)
+        blocks.append(Block(f"pixel-vae[{kind}]", model.layout, params,
+                            lambda p, m=model, f=frames, e=eps: m.loss(p, f, e),
+                            lambda p, m=model, f=frames, e=eps: m.loss_and_grad(p, f, e)))
+    return blocks
