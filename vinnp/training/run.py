@@ -217,7 +217,8 @@ def finish_run(run_dir, cfg, data=None, log=None):
                "stuck": bool(model.family == "vin" and ratio > STUCK_RATIO)}
     if metrics["stuck"]:
         log(f"warning: the fit looks stuck: learned noise variance is {ratio:.0%} of the observations' variance "
-            f"(a good fit of the paper's data is near 1%); try more --warmup-steps or another --seed")
+            f"(a good fit of the paper's data is near 1%); train longer (--steps), warm up longer "
+            f"(--warmup-steps) or try another --seed")
     metrics.update(evaluate_model(model, params, data, cfg, run_dir))
     save_json(os.path.join(run_dir, "metrics.json"), metrics)
     return metrics
