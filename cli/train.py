@@ -54,6 +54,9 @@ def train(system, model, n_traj, steps, seed, dtype, learn_mass, hidden, warmup_
     except TrainingDiverged as exc:
         click.echo(f"vinnp: training stopped: {exc}", err=True)
         return 1
+    except KeyboardInterrupt:
+        click.echo(f"vinnp: interrupted; continue with: vinnp train --resume --out {out}", err=True)
+        return 130
     _report(metrics, out, time.time() - t0)
     return 0
 

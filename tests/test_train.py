@@ -183,3 +183,30 @@ def test_float32_run_trains_in_single_precision(tmp_path):
     metrics = train_run(cfg, str(tmp_path / "r"), progress=False, log=quiet)
     _, params, _ = load_checkpoint(str(tmp_path / "r" / "model.npz"))
     assert params.dtype == np.float32 and np.isfinite(metrics["forecast_rmse"])
+
+
+def test_ctrl_c_checkpoints_the_current_step_and_resumes_exactly(tmp_path, monkeypatch):
+    import signal
+
+    cfg = make_config(system="spring", model="vin-vv", steps=90, warmup_steps=20, **SMALL)
+    train_run(cfg, str(tmp_path / "full"), progress=False, log=quiet)
+    calls = {"n": 0}
+    real_step = run_mod.Adam.step
+
+    def step_then_ctrl_c(self, theta, grad):
+        out = real_step(self, theta, grad)
+        calls["n"] += 1
+        if calls["n"] == 53:  # between periodic checkpoints (every 20)
+            signal.raise_signal(signal.SIGINT)
+        return out
+
+    monkeypatch.setattr(run_mod.Adam, "step", step_then_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        train_run(cfg, str(tmp_path / "cut"), progress=False, log=quiet)
+    _, _, extra = load_checkpoint(str(tmp_path / "cut" / "checkpoint.npz"))
+    assert extra["state"]["step"] == 53
+    monkeypatch.setattr(run_mod.Adam, "step", real_step)
+    train_run(None, str(tmp_path / "cut"), resume=True, progress=False, log=quiet)
+    _, p_full, _ = load_checkpoint(str(tmp_path / "full" / "model.npz"))
+    _, p_cut, _ = load_checkpoint(str(tmp_path / "cut" / "model.npz"))
+    assert np.array_equal(p_full, p_cut)

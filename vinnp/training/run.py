@@ -21,6 +21,7 @@ stall on the pendulum in a poor local optimum that explains the data as noise
 
 import math
 import os
+import signal
 import sys
 
 import numpy as np
@@ -143,7 +144,7 @@ def train_run(cfg, run_dir, resume=False, progress=True, log=None):
         opt.load_state(extra)
         log(f"resuming at step {state['step']} of {cfg['steps']}")
     elif resume:
-        raise ValueError(f"--resume: {run_dir!r} has no checkpoint.npz to resume from")
+        log("no checkpoint yet: starting the run from step 0")
     _, s_init = seeds(cfg["seed"])[2:]
     rng = np.random.default_rng(s_init)
     start = 0
@@ -167,13 +168,42 @@ def train_run(cfg, run_dir, resume=False, progress=True, log=None):
     return finish_run(run_dir, cfg, data=data, log=log)
 
 
+class _DeferredInterrupt:
+    """Ctrl-C sets a flag; the training loop finishes its step, checkpoints and stops.
+
+    An interrupt raised at an arbitrary bytecode could land between Adam's
+    in-place update and the step counter, and a resumed run would then differ
+    from the uninterrupted one.
+    """
+
+    def __init__(self):
+        self.requested = False
+        self.previous = None
+
+    def __enter__(self):
+        try:
+            self.previous = signal.signal(signal.SIGINT, self._handler)
+        except ValueError:  # not the main thread: keep the default behaviour
+            self.previous = None
+        return self
+
+    def _handler(self, signum, frame):
+        self.requested = True
+
+    def __exit__(self, *exc):
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+        return False
+
+
 def _train_phase(cfg, model, params, opt, batch, data, state, start, end, marks, run_dir, ckpt_path,
                  progress, label, log):
     import click
 
     shown = {"loss": float("nan")}
-    with click.progressbar(length=end - start, label=label, file=sys.stderr if progress else open(os.devnull, "w"),
-                           item_show_func=lambda _: f"loss {shown['loss']:+.4f}") as bar:
+    sink = sys.stderr if progress else open(os.devnull, "w")
+    with _DeferredInterrupt() as interrupt, click.progressbar(
+            length=end - start, label=label, file=sink, item_show_func=lambda _: f"loss {shown['loss']:+.4f}") as bar:
         if state["step"] > start:
             bar.update(state["step"] - start)
         while state["step"] < end:
@@ -190,8 +220,10 @@ def _train_phase(cfg, model, params, opt, batch, data, state, start, end, marks,
             if step in marks:
                 state["scores"][str(step)] = validation_nll(model, params, data["val"])
                 save_checkpoint(os.path.join(run_dir, f"milestone-{step}.npz"), model, params)
-            if step % cfg["checkpoint_every"] == 0 or step == end:
+            if step % cfg["checkpoint_every"] == 0 or step == end or interrupt.requested:
                 save_checkpoint(ckpt_path, model, params, state=state, **opt.state())
+            if interrupt.requested:
+                raise KeyboardInterrupt(f"interrupted at step {step}; checkpoint written")
     return params
 
 
