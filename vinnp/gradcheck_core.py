@@ -120,8 +120,14 @@ def gradcheck(loss, loss_and_grad, params, layout=None, *, eps=DEFAULT_EPS, max_
 
 
 def check_block(block, **kwargs):
-    """Run :func:`gradcheck` on a :class:`Block`; rows gain a ``"block"`` key."""
+    """Run :func:`gradcheck` on a :class:`Block`; rows gain a ``"block"`` key.
+
+    A block may carry ``meta["floor"]``: losses that sum many terms (a pixel
+    likelihood of ~10^3) have a difference round-off proportional to |loss|, so
+    their floor is scaled to it.
+    """
     kwargs.setdefault("tol", block.tol)
+    kwargs.setdefault("floor", block.meta.get("floor", 1e-8))
     rows = gradcheck(block.loss, block.loss_and_grad, block.params, block.layout, **kwargs)
     for r in rows:
         r["block"] = block.name

@@ -14,8 +14,10 @@ MODULES = (
     "vinnp.layers.potential",
     "vinnp.layers.lstm",
     "vinnp.layers.losses",
+    "vinnp.layers.dense",
     "vinnp.dynamics.cells",
     "vinnp.models.registry",
+    "vinnp.models.pixel_vae",
 )
 
 

@@ -26,14 +26,16 @@ that it sees the angle as a point of the circle.
 
 Step size. Appendix C.2 uses h = 1.0 in latent space, the default here for
 vin-sv, vin-vv and resrnn. For vin-so2 the default is h = 0.1, the frame
-interval in seconds (10 Hz): the SO(2) update adds h^2 M^{-1} r(th) to
-sin(dth) every step, and asin needs the sum to stay inside [-1, 1]. A freshly
-initialised r is O(1), so with h = 1 the sine saturates within a step or two
-and every clipped step passes no gradient; with h = 0.1 the increment is
-~0.01, and the true pendulum lies in the family at natural scale
-(r = -(g/l) sin th with g/l = 9.81 gives |h^2 r| <= 0.1 per step, and the
-frames' |dth| per step is ~0.2 rad). With a fixed mass, h only rescales r's
-output layer, so no model is lost by the choice.
+interval in seconds (10 Hz, as in Figure 7). The SO(2) update adds
+h^2 M^{-1} r(th_t) to sin(dth) every step, and asin needs the running sum to
+stay inside [-1, 1] over the whole window: |s_1 + h^2 sum_t r(th_t)| < 1. A
+fresh r does not oscillate like the true force, so its increments add up:
+with |r| ~ 1-2 and T = 10 this asks for h^2 well below 0.05-0.1. With h = 1
+the sine saturates within a step or two and every clipped step passes no
+gradient; h = 0.1 leaves a wide margin, and the true pendulum lies in the
+family at a natural scale (r = -(g/l) sin th, g/l = 9.81, |h^2 r| <= 0.1 per
+step; the frames' |dth| per step is ~0.2 rad). With a fixed mass, h only
+rescales r's output layer, so no model is lost by the choice.
 """
 
 import numpy as np
@@ -49,7 +51,7 @@ from vinnp.layers.losses import (
     reparam_sample,
     reparam_sample_backward,
 )
-from vinnp.layers.lstm import lstm_backward, lstm_forward, lstm_init, lstm_layout, lstm_slice
+from vinnp.layers.lstm import lstm_backward, lstm_forward, lstm_init, lstm_layout
 from vinnp.layers.mlp import MLP
 from vinnp.params import Layout
 
@@ -57,6 +59,12 @@ IMAGE_SIZE = 28
 PIXELS = IMAGE_SIZE * IMAGE_SIZE
 DEFAULT_H = {"vin-so2": 0.1}  # every other cell: 1.0, Appendix C.2
 INIT_LOG_VAR = -4.0  # q(x_1) starts narrow (s_1 = 0.14): samples near the mean, see init()
+# The loss sums B*T*784 Bernoulli terms, so its own rounding is ~1e-12 |loss| and the
+# gradcheck stencil (step 1e-4) has an absolute noise of ~1.5e-12 |loss| (measured up to
+# 2.5e-12; ten times more with step 1e-5, so round-off, not truncation). Gradient
+# entries below FD_FLOOR * |loss| cannot be resolved to 1e-6 relative; the checks judge
+# them on absolute error <= 1e-6 * FD_FLOOR * |loss| = 1e-11 |loss| instead.
+FD_FLOOR = 1e-5
 
 
 class PixelVIN:
@@ -72,8 +80,6 @@ class PixelVIN:
     dyn_hidden : hidden widths of the dynamics network (paper: 1000, tanh).
     learn_mass : learn M^{-1} = L L^T in the VIN cells.
     """
-
-    family = "pixel-vin"
 
     def __init__(self, kind, window, latent_dim=1, h=None, enc_hidden=1000, lstm_hidden=50,
                  dec_hidden=1000, dyn_hidden=(1000,), learn_mass=False):
@@ -93,14 +99,22 @@ class PixelVIN:
         self.head = MLP([H, 4 * self.d], "identity")  # -> (m_1, log s_1^2), eq. (18)
         self.dec_in = 2 if kind == "vin-so2" else self.d
         self.decoder = MLP([self.dec_in, D, D, PIXELS], ["relu", "relu", "identity"])
-        self.layout = Layout.join([
-            ("enc", self.encoder.layout()),
-            ("lstm", lstm_layout(E, H)),
-            ("head", self.head.layout()),
-            ("cell", self.cell.layout()),
-            ("dec", self.decoder.layout()),
-        ])
-        self._lstm, self._lstm_sl = lstm_slice(self.layout, "lstm")
+        self._lstm = lstm_layout(E, H)
+        self._cell_layout = Layout.join([("cell", self.cell.layout())])
+        parts = [("enc", self.encoder.layout()), ("lstm", self._lstm), ("head", self.head.layout()),
+                 ("cell", self.cell.layout()), ("dec", self.decoder.layout())]
+        self.layout = Layout.join(parts)
+        # Every component works on its own contiguous slice of the flat vector (and of the
+        # gradient) with its own layout, so its kernels validate, touch and reduce over
+        # their own parameters only, never over the whole model's millions.
+        self.parts = {}
+        for prefix, sub in parts:
+            start = self.layout.offsets[f"{prefix}.{sub.names[0]}"]
+            self.parts[prefix] = slice(start, start + sub.size)
+
+    def split(self, flat):
+        """Dict component -> view of ``flat`` (params or grad): enc, lstm, head, cell, dec."""
+        return {name: flat[sl] for name, sl in self.parts.items()}
 
     @property
     def h(self):
@@ -127,21 +141,20 @@ class PixelVIN:
         if not isinstance(rng, np.random.Generator):
             raise ValueError(f"rng: expected a numpy.random.Generator, got {type(rng).__name__}")
         params = self.layout.zeros(np.dtype(dtype))
-        v = self.layout.views(params)
-        for prefix, net in (("enc", self.encoder), ("dec", self.decoder)):
+        P = self.split(params)
+        for name, net in (("enc", self.encoder), ("dec", self.decoder)):
+            w = net.layout().views(P[name])
             for l in range(1, net.depth + 1):
                 gain = 2.0 if net.activations[l - 1] == "relu" else 1.0
-                W = v[f"{prefix}.W{l}"]
-                W[...] = rng.standard_normal(W.shape) * np.sqrt(gain / net.sizes[l - 1])
-        E, H = self._lstm.shapes["Wx"][1], self._lstm.shapes["Wh"][1]
-        params[self._lstm_sl] = lstm_init(rng, E, H, params.dtype)
-        d, W, b = self.d, v["head.W1"], v["head.b1"]
+                w[f"W{l}"][...] = rng.standard_normal(w[f"W{l}"].shape) * np.sqrt(gain / net.sizes[l - 1])
+        P["lstm"][:] = lstm_init(rng, self._lstm.shapes["Wx"][1], self._lstm.shapes["Wh"][1], params.dtype)
+        head = self.head.layout().views(P["head"])
+        d, W = self.d, head["W1"]
         W[: 2 * d] = rng.standard_normal((2 * d, W.shape[1])) / np.sqrt(W.shape[1])
         if self.kind in ("vin-sv", "vin-so2"):
             W[:d] = W[d: 2 * d]
-        b[2 * d:] = INIT_LOG_VAR
-        start = self.layout.offsets["cell.net.W1"]  # the cell's entries are contiguous
-        params[start: start + self.cell.layout().size] = self.cell.init(rng, params.dtype)
+        head["b1"][2 * d:] = INIT_LOG_VAR
+        P["cell"][:] = self.cell.init(rng, params.dtype)
         return params
 
     # -- validation ----------------------------------------------------------
@@ -152,7 +165,8 @@ class PixelVIN:
         """frames (B, >= T, 28, 28) in [0, 1] -> (B, T, 784) in ``dtype`` (first T frames)."""
         y = as_array(frames, "frames", ndim=4)
         if y.shape[2:] != (IMAGE_SIZE, IMAGE_SIZE) or y.shape[0] < 1:
-            raise ValueError(f"frames: expected shape (batch, {self.T}, {IMAGE_SIZE}, {IMAGE_SIZE}), got {y.shape}")
+            raise ValueError(f"frames: expected shape (batch, {self.T}, {IMAGE_SIZE}, {IMAGE_SIZE}), "
+                             f"got {y.shape}")
         if y.shape[1] < self.T:
             raise ValueError(f"frames: windows of {y.shape[1]} frames are shorter than the model's depth "
                              f"T = {self.T}")
@@ -168,15 +182,17 @@ class PixelVIN:
         return eps.astype(dtype, copy=False)  # noise drawn by the caller, not a parameter
 
     # -- pieces of the forward pass -------------------------------------------
-    def _encode(self, params, y):
-        """y (B, T, 784) -> (mean, log_var (B, 2d), caches). Appendix C.2 encoder, eq. (18)."""
+    def _encode(self, P, y):
+        """y (B, T, 784) -> (mean, log_var (B, 2d), caches). Appendix C.2 encoder, eq. (18).
+
+        P: the parameter views of :meth:`split`.
+        """
         B, T, _ = y.shape
-        e, enc_c = dense_forward(self.encoder, params, y.reshape(B * T, PIXELS), self.layout, "enc")
-        zeros = np.zeros((B, self._lstm.shapes["Wh"][1]), params.dtype)
+        e, enc_c = dense_forward(self.encoder, P["enc"], y.reshape(B * T, PIXELS))
+        zeros = np.zeros((B, self._lstm.shapes["Wh"][1]), e.dtype)
         # Reverse: the final state has just read frame 1, having seen the whole window.
-        _, lstm_c = lstm_forward(params[self._lstm_sl], self._lstm, e.reshape(B, T, -1), zeros, zeros,
-                                 reverse=True)
-        out, head_c = dense_forward(self.head, params, lstm_c.h_last, self.layout, "head")
+        _, lstm_c = lstm_forward(P["lstm"], self._lstm, e.reshape(B, T, -1), zeros, zeros, reverse=True)
+        out, head_c = dense_forward(self.head, P["head"], lstm_c.h_last)
         n = self.x_dim
         return out[:, :n], out[:, n:], (enc_c, lstm_c, head_c)
 
@@ -192,43 +208,43 @@ class PixelVIN:
         y = self._check_frames(frames, params.dtype, exact=True)
         B, T, _ = y.shape
         eps = self._check_eps(eps, B, params.dtype)
-        mean, log_var, enc_caches = self._encode(params, y)
+        P = self.split(params)
+        mean, log_var, enc_caches = self._encode(P, y)
         x1 = reparam_sample(mean, log_var, eps)                    # x_1 ~ q(x_1), eq. (18)
-        obs, cell_c = self.cell.rollout(params, self.layout, x1.reshape(B, 2, self.d), T)  # eq. (13)
+        obs, cell_c = self.cell.rollout(P["cell"], self._cell_layout, x1.reshape(B, 2, self.d), T)  # eq. (13)
         q = obs[:, :, 0].reshape(B * T, self.d)                    # the decoder sees q_t only (Sec. 3.2)
-        logits, dec_c = dense_forward(self.decoder, params, self._decoder_input(q), self.layout, "dec")
+        logits, dec_c = dense_forward(self.decoder, P["dec"], self._decoder_input(q))
         target = y.reshape(B * T, PIXELS)
         nll = bernoulli_nll_logits(target, logits)                 # -sum_t log p(y_t | q_t)
         kl = kl_std_normal(mean, log_var)                          # KL[q(x_1) || N(0, I)]
-        cache = {"params": params, "target": target, "eps": eps, "mean": mean, "log_var": log_var,
+        cache = {"P": P, "target": target, "eps": eps, "mean": mean, "log_var": log_var,
                  "enc": enc_caches, "cell": cell_c, "q": q, "logits": logits, "dec": dec_c,
                  "nll": nll / B, "kl": kl / B}
         return (nll + kl) / B, cache
 
     def _backward(self, cache):
-        """Gradient of the negative ELBO, as a new flat vector."""
-        params, mean, log_var, q = cache["params"], cache["mean"], cache["log_var"], cache["q"]
+        """Gradient of the negative ELBO, as a new flat vector (params' dtype)."""
+        P, mean, log_var, q = cache["P"], cache["mean"], cache["log_var"], cache["q"]
         B = mean.shape[0]
         T = q.shape[0] // B
-        grad = np.zeros_like(params)
+        grad = self.layout.zeros(mean.dtype)
+        G = self.split(grad)                                       # views: backwards accumulate into them
         g_logits = bernoulli_nll_logits_backward(cache["target"], cache["logits"], 1.0 / B)
-        g_in = dense_backward(self.decoder, params, cache["dec"], g_logits, grad, self.layout, "dec")
+        g_in = dense_backward(self.decoder, P["dec"], cache["dec"], g_logits, G["dec"])
         if self.kind == "vin-so2":  # u = (sin th, cos th)
             g_q = g_in[:, :1] * np.cos(q) - g_in[:, 1:] * np.sin(q)
         else:
             g_q = g_in
-        g_obs = np.zeros((B, T, 2, self.d), params.dtype)
+        g_obs = np.zeros((B, T, 2, self.d), grad.dtype)
         g_obs[:, :, 0] = g_q.reshape(B, T, self.d)                 # no gradient on p_t
-        g_x1 = self.cell.backward(params, self.layout, cache["cell"], g_obs, grad).reshape(B, self.x_dim)
-        g_m, g_lv = reparam_sample_backward(mean, log_var, cache["eps"], g_x1)
+        g_x1 = self.cell.backward(P["cell"], self._cell_layout, cache["cell"], g_obs, G["cell"])  # BPTT
+        g_m, g_lv = reparam_sample_backward(mean, log_var, cache["eps"], g_x1.reshape(B, self.x_dim))
         g_m_kl, g_lv_kl = kl_std_normal_backward(mean, log_var, 1.0 / B)
         g_head = np.concatenate([g_m + g_m_kl, g_lv + g_lv_kl], axis=1)
         enc_c, lstm_c, head_c = cache["enc"]
-        g_h = dense_backward(self.head, params, head_c, g_head, grad, self.layout, "head")
-        g_e, _, _ = lstm_backward(np.zeros_like(lstm_c.h.transpose(1, 0, 2)), lstm_c,
-                                  grad[self._lstm_sl], dh_last=g_h)
-        dense_backward(self.encoder, params, enc_c, g_e.reshape(B * T, -1), grad, self.layout, "enc",
-                       need_dx=False)
+        g_h = dense_backward(self.head, P["head"], head_c, g_head, G["head"])
+        g_e, _, _ = lstm_backward(np.zeros_like(lstm_c.h.transpose(1, 0, 2)), lstm_c, G["lstm"], dh_last=g_h)
+        dense_backward(self.encoder, P["enc"], enc_c, g_e.reshape(B * T, -1), G["enc"], need_dx=False)
         return grad
 
     # -- the functional contract ----------------------------------------------
@@ -255,7 +271,8 @@ class PixelVIN:
     def encode(self, params, frames):
         """q(x_1) from the first T frames of each window: (mean, log_var), each (B, 2d)."""
         params = self._check_params(params)
-        mean, log_var, _ = self._encode(params, self._check_frames(frames, params.dtype, exact=False))
+        y = self._check_frames(frames, params.dtype, exact=False)
+        mean, log_var, _ = self._encode(self.split(params), y)
         return mean, log_var
 
     def forecast_latent(self, params, frames, n_steps):
@@ -267,7 +284,8 @@ class PixelVIN:
         params = self._check_params(params)
         n_steps = positive_int(n_steps, "n_steps")
         mean, _ = self.encode(params, frames)
-        obs, _ = self.cell.rollout(params, self.layout, mean.reshape(-1, 2, self.d), n_steps)
+        obs, _ = self.cell.rollout(params[self.parts["cell"]], self._cell_layout, mean.reshape(-1, 2, self.d),
+                                   n_steps)
         return obs[:, :, 0], obs[:, :, 1]
 
     def decode(self, params, q):
@@ -278,7 +296,7 @@ class PixelVIN:
             raise ValueError(f"q: expected positions of shape (..., {self.d}) (latent_dim = {self.d}), "
                              f"got {q.shape}")
         flat = q.reshape(-1, self.d).astype(params.dtype)
-        logits, _ = dense_forward(self.decoder, params, self._decoder_input(flat), self.layout, "dec")
+        logits, _ = dense_forward(self.decoder, params[self.parts["dec"]], self._decoder_input(flat))
         return (0.5 * (1.0 + np.tanh(0.5 * logits))).reshape(q.shape[:-1] + (IMAGE_SIZE, IMAGE_SIZE))
 
     def relu_margin(self, params, frames, eps):
@@ -287,14 +305,12 @@ class PixelVIN:
         Central differences are only valid if no step crosses a kink; the gradient
         checks keep this margin above what their largest step can move.
         """
-        _, cache = self._forward(params, frames, eps)
-        zs = cache["enc"][0].z + cache["dec"].z[:-1]
-        return float(min(np.abs(z).min() for z in zs))
+        return _relu_margin(self._forward(params, frames, eps)[1])
 
-    def to_json(self):
-        return {"family": self.family, "kind": self.kind, "window": self.T, "latent_dim": self.d,
-                "cell": self.cell.to_json(), "encoder": self.encoder.to_json(),
-                "lstm_hidden": self._lstm.shapes["Wh"][1], "decoder": self.decoder.to_json()}
+
+def _relu_margin(cache):
+    zs = cache["enc"][0].z + cache["dec"].z[:-1]  # the encoder's two layers, the decoder's hidden two
+    return float(min(np.abs(z).min() for z in zs))
 
 
 def gradcheck_model(kind, rng, window=4, batch=2, enc_hidden=6, lstm_hidden=4, dec_hidden=5,
@@ -315,7 +331,7 @@ def gradcheck_model(kind, rng, window=4, batch=2, enc_hidden=6, lstm_hidden=4, d
         frames = rng.uniform(size=(batch, window, IMAGE_SIZE, IMAGE_SIZE))
         eps = rng.standard_normal((batch, model.x_dim))
         _, cache = model._forward(params, frames, eps)
-        ok = model.relu_margin(params, frames, eps) >= margin
+        ok = _relu_margin(cache) >= margin
         if kind == "vin-so2":
             ok = ok and np.abs(cache["cell"][2]).max() <= 0.9
         if ok:
@@ -324,13 +340,21 @@ def gradcheck_model(kind, rng, window=4, batch=2, enc_hidden=6, lstm_hidden=4, d
 
 
 def gradcheck_blocks(rng):
-    """The whole negative ELBO of each cell kind, every parameter, float64 (784 -> 6 -> 6, H 4, D 5, T 4, B 2)."""
+    """The whole negative ELBO of each cell kind, every parameter, float64.
+
+    784 -> 6 -> 6 encoder, H = 4, decoder 5 -> 5 -> 784, dynamics 5, T = 4, B = 2.
+    Each block's ``meta["floor"]`` is the relative-error floor its check needs
+    (see FD_FLOOR); with the default floor of 1e-8 a few entries per block read
+    1e-6 to 1e-4 from round-off alone.
+    """
     from vinnp.gradcheck_core import Block
 
     blocks = []
     for kind in CELLS:
         model, params, frames, eps = gradcheck_model(kind, rng)
+        floor = FD_FLOOR * max(1.0, model.loss(params, frames, eps))  # pass as check_block(floor=...)
         blocks.append(Block(f"pixel-vae[{kind}]", model.layout, params,
                             lambda p, m=model, f=frames, e=eps: m.loss(p, f, e),
-                            lambda p, m=model, f=frames, e=eps: m.loss_and_grad(p, f, e)))
+                            lambda p, m=model, f=frames, e=eps: m.loss_and_grad(p, f, e),
+                            meta={"floor": floor}))
     return blocks
