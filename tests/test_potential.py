@@ -112,3 +112,28 @@ def test_bad_inputs():
         force_backward(net, params, np.zeros((3, 2)), np.zeros((2, 2)))
     with pytest.raises(ValueError, match="q: contains NaN"):
         force(net, params, np.array([[np.nan, 0.0]]))
+
+
+def test_saturated_tanh_keeps_relative_precision():
+    """The case Hypothesis found: square then a saturated tanh output, force ~ sech^2 ~ 1e-10."""
+    net = MLP([1, 10, 10, 1], ["identity", "square", "tanh"])
+    rng = np.random.default_rng(5)
+    params = net.init(rng) + 0.2 * rng.standard_normal(net.layout().size)
+    layout = net.layout()
+    layout.view(params, "b3")[...] = 12.0  # deep in saturation
+    q = np.array([[-0.45]])
+    v = np.array([[0.7]])
+    k = params.size
+    theta = np.concatenate([params, q.ravel()])
+
+    def loss(p):
+        return float(np.sum(v * force(net, p[:k], p[k:].reshape(1, 1))))
+
+    def loss_and_grad(p):
+        grad, hv = force_backward(net, p[:k], p[k:].reshape(1, 1), v)
+        return loss(p), np.concatenate([grad, hv.ravel()])
+
+    assert abs(loss(theta)) < 1e-6  # saturated indeed
+    big = Layout.join([("", layout), ("", Layout([("q", (1, 1))]))])
+    rows = gradcheck(loss, loss_and_grad, theta, big, rng=rng, max_entries=12)
+    assert all(r["ok"] for r in rows), rows

@@ -31,7 +31,8 @@ def act(name, x):
 
 def act_d1(name, x):
     if name == "tanh":
-        return 1 - np.tanh(x) ** 2
+        e = np.exp(-2 * np.abs(x))  # sech^2 without the cancellation of 1 - tanh^2
+        return 4 * e / (1 + e) ** 2
     if name == "relu":
         return (x > 0).astype(x.dtype)
     if name == "softplus":
@@ -45,8 +46,7 @@ def act_d1(name, x):
 
 def act_d2(name, x):
     if name == "tanh":
-        t = np.tanh(x)
-        return -2 * t * (1 - t * t)
+        return -2 * np.tanh(x) * act_d1("tanh", x)
     if name == "softplus":
         s = 0.5 * (1 + np.tanh(0.5 * x))
         return s * (1 - s)
