@@ -71,10 +71,18 @@ def sech2(x):
 
 
 @njit(cache=True)
+def tanh_d1(x, y):
+    """tanh'(x) given y = tanh(x): 1 - y^2 (exact to ~1e-13 relative) unless saturated."""
+    if abs(x) < 4.0:  # sech^2 >= 1.3e-3: the subtraction loses at most 3 digits
+        return 1.0 - y * y
+    return sech2(x)
+
+
+@njit(cache=True)
 def act_d1(c, x, y):
     """sigma'(x), given y = sigma(x)."""
     if c == TANH:
-        return sech2(x)
+        return tanh_d1(x, y)
     if c == RELU:
         return 1.0 if x > 0 else 0.0
     if c == SOFTPLUS:
@@ -90,7 +98,7 @@ def act_d1(c, x, y):
 def act_d2(c, x, y):
     """sigma''(x), given y = sigma(x)."""
     if c == TANH:
-        return -2.0 * y * sech2(x)
+        return -2.0 * y * tanh_d1(x, y)
     if c == SOFTPLUS:
         s = 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))
         return s * (1.0 - s)
