@@ -26,7 +26,7 @@ import numpy as np
 from numba import njit
 
 from vinnp.layers.activations import IDENTITY, act, act_d1, code_of
-from vinnp.layers.mlp import MLP, check_inputs, check_params
+from vinnp.layers.mlp import MLP, check_inputs, check_params, grad_buffer
 
 
 # ---------------------------------------------------------------------------
@@ -73,18 +73,6 @@ def _check_mlp(mlp):
     if not isinstance(mlp, MLP):
         raise ValueError(f"mlp: expected a vinnp.layers.mlp.MLP, got {type(mlp).__name__}")
     return mlp
-
-
-def _grad_buffer(grad, params):
-    # Accumulated in place through views, so a copy would silently lose the gradient.
-    if not isinstance(grad, np.ndarray):
-        raise ValueError(f"grad: expected a NumPy array, got {type(grad).__name__}")
-    if grad.shape != params.shape or grad.dtype != params.dtype:
-        raise ValueError(f"grad: expected a {params.dtype} vector of {params.size} entries, "
-                         f"got {grad.dtype} of shape {grad.shape}")
-    if not (grad.flags.c_contiguous and grad.flags.writeable):
-        raise ValueError("grad: expected a writeable, contiguous array")
-    return grad
 
 
 def dense_forward(mlp, params, x, layout=None, prefix=""):
@@ -148,7 +136,9 @@ def dense_backward(mlp, params, cache, g_out, grad, layout=None, prefix="", need
     g = check_inputs(g_out, mlp.sizes[-1], params.dtype, "g_out")
     if g.shape[0] != cache.batch:
         raise ValueError(f"g_out: expected {cache.batch} rows to match the forward's batch, got {g.shape[0]}")
-    grad = _grad_buffer(grad, params)
+    if grad is None:
+        raise ValueError("grad: expected the model's gradient vector to accumulate into")
+    grad = grad_buffer(grad, params)
     p = f"{prefix}." if prefix else ""
     weights = mlp.weights(params, layout, prefix)
     for l in range(mlp.depth, 0, -1):

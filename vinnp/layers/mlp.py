@@ -236,6 +236,24 @@ def check_params(params, layout, name="params"):
     return as_array(params, name, shape=(layout.size,))
 
 
+def grad_buffer(grad, params):
+    """The gradient accumulator for ``params``: zeros when None, else checked.
+
+    Gradients are accumulated in place through views, so a converted copy would
+    silently lose them: a wrong dtype, shape or layout is an error instead.
+    """
+    if grad is None:
+        return np.zeros_like(params)
+    if not isinstance(grad, np.ndarray):
+        raise ValueError(f"grad: expected a NumPy array, got {type(grad).__name__}")
+    if grad.shape != params.shape or grad.dtype != params.dtype:
+        raise ValueError(f"grad: expected a {params.dtype} vector of {params.size} entries, "
+                         f"got {grad.dtype} of shape {grad.shape}")
+    if not (grad.flags.c_contiguous and grad.flags.writeable):
+        raise ValueError("grad: expected a writeable, contiguous array")
+    return grad
+
+
 def check_inputs(x, width, dtype, name="x"):
     x = as_array(x, name, ndim=2)
     if x.shape[1] != width:
@@ -267,10 +285,7 @@ def backward(mlp, params, x, g_out, grad=None, layout=None, prefix=""):
     g_out = check_inputs(g_out, mlp.sizes[-1], params.dtype, "g_out")
     if g_out.shape[0] != x.shape[0]:
         raise ValueError(f"g_out: expected {x.shape[0]} rows to match x, got {g_out.shape[0]}")
-    if grad is None:
-        grad = np.zeros_like(params)
-    elif grad.shape != params.shape or grad.dtype != params.dtype:
-        raise ValueError(f"grad: expected a {params.dtype} vector of {params.size} entries")
+    grad = grad_buffer(grad, params)
     dx = np.zeros_like(x)
     _backward_batch(params, *mlp.kernel_args(layout, prefix), x, g_out, grad, dx)
     return grad, dx

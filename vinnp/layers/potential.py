@@ -26,7 +26,7 @@ import numpy as np
 from numba import njit, prange
 
 from vinnp.layers.activations import act_d1, act_d2
-from vinnp.layers.mlp import chunking, MLP, backward_one, check_inputs, check_params, forward_one
+from vinnp.layers.mlp import MLP, backward_one, check_inputs, check_params, chunking, forward_one, grad_buffer
 
 N_BUFFERS = 8  # z, a, gz, ga, dz, da, dgz, dga
 
@@ -157,10 +157,7 @@ def force_backward(mlp, params, q, v, grad=None, layout=None, prefix=""):
     v = check_inputs(v, mlp.sizes[0], params.dtype, "v")
     if v.shape[0] != q.shape[0]:
         raise ValueError(f"v: expected {q.shape[0]} rows to match q, got {v.shape[0]}")
-    if grad is None:
-        grad = np.zeros_like(params)
-    elif grad.shape != params.shape or grad.dtype != params.dtype:
-        raise ValueError(f"grad: expected a {params.dtype} vector of {params.size} entries")
+    grad = grad_buffer(grad, params)
     hv = np.zeros_like(q)
     _force_backward_batch(params, *mlp.kernel_args(layout, prefix), q, v, grad, hv)
     return grad, hv
