@@ -28,3 +28,9 @@ def ground_truth(system, n_traj, rng, t, energy_range):
     q0, p0 = system.sample_initial_states(n_traj, rng, (lo, hi))
     q, p = system.trajectory(q0, p0, t)
     return q[..., None], p[..., None], [lo, hi]
+
+
+def generation_meta(obs, system, n_traj, seed, n_steps, dt, energy_range, **extra):
+    """The record every generated dataset carries of what made it (JSON-ready)."""
+    return {"obs": obs, "system": system.name, "params": dict(system.params), "n_traj": int(n_traj),
+            "seed": seed, "n_steps": n_steps, "dt": dt, "energy_range": energy_range, **extra}

@@ -11,7 +11,7 @@ training seed's (numpy's default_rng seeds through SeedSequence).
 import numpy as np
 
 from vinnp.checks import positive_float
-from vinnp.data.common import check_seed, ground_truth, time_axis
+from vinnp.data.common import check_seed, generation_meta, ground_truth, time_axis
 from vinnp.systems import as_system
 
 # Number of training trajectories of the two regimes of Section 4.1.
@@ -45,15 +45,6 @@ def make_noisy_dataset(system_or_name, n_traj, seed, n_steps=30, dt=0.1, noise_s
     for key in ("q", "p", "dqdt", "dpdt"):
         clean = ds[key + "_true"]
         ds[key] = clean + noise_std * rng.standard_normal(clean.shape)
-    ds["meta"] = {
-        "obs": "noisy",
-        "system": system.name,
-        "params": dict(system.params),
-        "n_traj": int(q_true.shape[0]),
-        "seed": seed,
-        "n_steps": n_steps,
-        "dt": dt,
-        "noise_std": noise_std,
-        "energy_range": energy_range,
-    }
+    ds["meta"] = generation_meta("noisy", system, q_true.shape[0], seed, n_steps, dt, energy_range,
+                                 noise_std=noise_std)
     return ds

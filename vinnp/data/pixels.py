@@ -27,7 +27,7 @@ amplitudes 0.63–1.41).
 import numpy as np
 
 from vinnp.checks import as_array, one_of
-from vinnp.data.common import check_seed, ground_truth, time_axis
+from vinnp.data.common import check_seed, generation_meta, ground_truth, time_axis
 from vinnp.data.raster import render_capsules, render_capsules_reference
 from vinnp.systems import SYSTEMS, System, as_system
 
@@ -108,15 +108,6 @@ def make_pixel_dataset(system_or_name, n_traj, seed, n_steps=60, dt=0.1, energy_
     rng = np.random.default_rng(seed)
     q_true, p_true, energy_range = ground_truth(system, n_traj, rng, t, energy_range)
     frames = render_frames(system.name, q_true[..., 0])
-    meta = {
-        "obs": "pixels",
-        "system": system.name,
-        "params": dict(system.params),
-        "n_traj": int(q_true.shape[0]),
-        "seed": seed,
-        "n_steps": n_steps,
-        "dt": dt,
-        "energy_range": energy_range,
-        "render": dict(GEOMETRY),
-    }
+    meta = generation_meta("pixels", system, q_true.shape[0], seed, n_steps, dt, energy_range,
+                           render=dict(GEOMETRY))
     return {"frames": frames, "t": t, "q_true": q_true, "p_true": p_true, "meta": meta}

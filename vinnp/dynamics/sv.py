@@ -21,13 +21,14 @@ from vinnp.layers.potential import N_BUFFERS, force_one, force_rop_one
 
 
 @njit(cache=True)
-def _rollout_one(theta, w_off, b_off, sizes, acts, n_off, minv, m, h, x1, obs, buf, f):
+def _rollout_one(theta, w_off, b_off, sizes, acts, n_off, minv, m, h, x1, obs, buf, f, dq):
     d = x1.shape[1]
     T = obs.shape[0]
     for i in range(d):
         obs[0, 0, i] = x1[1, i]
         obs[0, 1, i] = 0.0
-    dq = x1[1] - x1[0]
+    for i in range(d):
+        dq[i] = x1[1, i] - x1[0, i]
     matvec(m, dq, obs[0, 1], 1.0 / h)
     prev = x1[0]
     for t in range(1, T):
@@ -52,8 +53,9 @@ def rollout(theta, w_off, b_off, sizes, acts, n_off, minv, m, h, X1, obs):
     for c in prange(nchunk):
         buf = np.empty((N_BUFFERS, n_off[-1]), theta.dtype)
         f = np.empty(d, theta.dtype)
+        dq = np.empty(d, theta.dtype)
         for b in range(c * size, min(B, (c + 1) * size)):
-            _rollout_one(theta, w_off, b_off, sizes, acts, n_off, minv, m, h, X1[b], obs[b], buf, f)
+            _rollout_one(theta, w_off, b_off, sizes, acts, n_off, minv, m, h, X1[b], obs[b], buf, f, dq)
 
 
 @njit(cache=True)
