@@ -35,3 +35,33 @@ def noisy(seeds, steps, out, systems, regimes, models):
                                      log=lambda m: click.echo(m, err=True))
     click.echo(table)
     click.echo(f"runtime: {seconds:.0f} s; results in {out}/results.json, figures {out}/*.png")
+
+
+@experiment.command()
+@click.option("--trials", type=int, default=3, show_default=True, help="Randomised trials (the paper: 10).")
+@click.option("--steps", type=int, default=3000, show_default=True,
+              help="Adam steps per run (batches of 50 windows: about one epoch each).")
+@click.option("--out", type=click.Path(file_okay=False), default="runs/experiment-pixels", show_default=True)
+@click.option("--systems", default="pendulum,spring", show_default=True)
+@click.option("--embeddings/--no-embeddings", default=True, show_default=True,
+              help="Also train Figure 5's VAE, DVAE, LG-VAE and learned-mass VIN-SO(2) on the pendulum.")
+def pixels(trials, steps, out, systems, embeddings):
+    """Section 4.2: Table 1 (5 s forecast RMSE and log-likelihood) and Figures 5-8.
+
+    Finished runs inside --out are reused and an interrupted one resumes, so
+    the command can be re-run after an interruption.
+    """
+    from vinnp.checks import one_of, positive_int
+    from vinnp.evaluation.pixel_experiment import run_pixels
+
+    positive_int(trials, "--trials")
+    positive_int(steps, "--steps")
+    names = tuple(s for s in systems.split(",") if s)
+    for name in names:
+        one_of(name, "--systems", ("pendulum", "spring"))
+    if not names:
+        raise ValueError("--systems: expected pendulum, spring or both (comma-separated)")
+    rows, table, seconds = run_pixels(out, trials=trials, steps=steps, systems=names, embeddings=embeddings,
+                                      log=lambda m: click.echo(m, err=True))
+    click.echo(table)
+    click.echo(f"runtime: {seconds:.0f} s; results in {out}/results.json, figures {out}/figure*.png")

@@ -38,6 +38,9 @@ def forecast(run_dir, q0, p0, steps, as_csv):
         from vinnp.training.checkpoint import load_checkpoint
 
         model, params, _ = load_checkpoint(path)
+        if model.family == "pixel":
+            raise ValueError(f"RUN_DIR: {run_dir!r} holds a pixel model, which forecasts from frames, not from "
+                             f"(q0, p0); its run directory has the forecasts (vinnp evaluate {run_dir})")
         qq, pp = model.forecast(params, np.array([q0]), np.array([p0]), steps)
         q, p = qq[0], pp[0]
         t = model.h * np.arange(steps + 1)

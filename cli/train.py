@@ -8,16 +8,27 @@ import click
 
 from vinnp.models.registry import MODELS
 
+# Pixel models beside the phase-space ones (kept literal: importing vinnp.models.pixel_vae
+# here would load the engine for `vinnp train --help`).
+PIXEL_ONLY = ("dvae", "vae", "lg-vae")
+DEFAULT_MODEL = {"phase": "vin-vv", "pixels": {"pendulum": "vin-so2", "spring": "vin-sv"}}
+
 
 @click.command()
 @click.option("--system", type=click.Choice(["spring", "pendulum"]), default="spring", show_default=True)
-@click.option("--model", type=click.Choice(list(MODELS)), default="vin-vv", show_default=True)
+@click.option("--obs", type=click.Choice(["phase", "pixels"]), default="phase", show_default=True,
+              help="Noisy phase-space observations (Sec. 4.1) or 28x28 frames (Sec. 4.2).")
+@click.option("--model", type=click.Choice(list(MODELS) + list(PIXEL_ONLY)), default=None,
+              help="Default: vin-vv; with --obs pixels, vin-so2 (pendulum) or vin-sv (spring). "
+                   "dvae, vae and lg-vae are pixel baselines.")
 @click.option("--n-traj", type=int, default=25, show_default=True,
               help="Training trajectories (25: moderate regime, 5: low-data regime).")
-@click.option("--steps", type=int, default=10000, show_default=True,
-              help="Adam steps; validation picks the best of 2000/5000/10000 up to this.")
+@click.option("--steps", type=int, default=None,
+              help="Adam steps (default 10000; validation picks the best of 2000/5000/10000 up to this). "
+                   "Pixels: default 3000, the best training ELBO is kept.")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--dtype", type=click.Choice(["float64", "float32"]), default="float64", show_default=True)
+@click.option("--dtype", type=click.Choice(["float64", "float32"]), default=None,
+              help="Default float64; float32 for pixels.")
 @click.option("--learn-mass", is_flag=True, help="Learn M^-1 = L L^T instead of the identity.")
 @click.option("--hidden", type=int, multiple=True, help="Hidden layer width (repeat for depth); default 200.")
 @click.option("--warmup-steps", type=int, default=1000, show_default=True,
@@ -27,10 +38,10 @@ from vinnp.models.registry import MODELS
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Run directory (default runs/...).")
 @click.option("--resume", is_flag=True, help="Continue the interrupted run in --out.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def train(system, model, n_traj, steps, seed, dtype, learn_mass, hidden, warmup_steps, data_path, out, resume, quiet):
-    """Train a VIN (or a baseline) on noisy phase-space data and report its 20 s forecast."""
-    from vinnp.training.run import TrainingDiverged, train_run
-    from vinnp.training.setup import make_config
+def train(system, obs, model, n_traj, steps, seed, dtype, learn_mass, hidden, warmup_steps, data_path, out, resume,
+          quiet):
+    """Train a VIN (or a baseline) on noisy phase-space data or pixels and report its forecast."""
+    from vinnp.training.run import TrainingDiverged
 
     t0 = time.time()
     if resume:
@@ -38,19 +49,41 @@ def train(system, model, n_traj, steps, seed, dtype, learn_mass, hidden, warmup_
             raise ValueError("--resume: name the run directory with --out")
         if not os.path.exists(os.path.join(out, "config.json")):
             raise ValueError(f"--out: {out!r} is not a run directory (no config.json)")
+        from vinnp.io import load_json
+
+        obs = load_json(os.path.join(out, "config.json"), "config.json").get("obs", "phase")
         cfg = None
     else:
-        cfg = make_config(system=system, model=model, n_traj=n_traj, steps=steps, seed=seed, dtype=dtype,
-                          learn_mass=learn_mass, hidden=list(hidden) or None, warmup_steps=warmup_steps,
-                          data=data_path)
+        default = DEFAULT_MODEL[obs] if obs == "phase" else DEFAULT_MODEL[obs][system]
+        model = model or default
+        if obs == "pixels":
+            from vinnp.training.pixels import make_pixel_config
+
+            if n_traj != 25 or data_path is not None:
+                raise ValueError("--obs pixels: each run trains on one generated 6 s trajectory; "
+                                 "--n-traj and --data apply to phase-space runs")
+            cfg = make_pixel_config(system=system, model=model, steps=steps, seed=seed, dtype=dtype,
+                                    learn_mass=learn_mass, dyn_hidden=list(hidden) or None)
+        else:
+            from vinnp.training.setup import make_config
+
+            if model in PIXEL_ONLY:
+                raise ValueError(f"--model: {model} is a pixel model; add --obs pixels")
+            cfg = make_config(system=system, model=model, n_traj=n_traj, steps=steps, seed=seed, dtype=dtype,
+                              learn_mass=learn_mass, hidden=list(hidden) or None, warmup_steps=warmup_steps,
+                              data=data_path)
         if out is None:
             stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-            out = os.path.join("runs", f"{system}-{model}-n{n_traj}-s{seed}-{stamp}")
+            tag = "pixels" if obs == "pixels" else f"n{n_traj}"
+            out = os.path.join("runs", f"{system}-{model}-{tag}-s{seed}-{stamp}")
         if os.path.exists(out) and os.listdir(out):
             raise ValueError(f"--out: {out!r} already exists; use --resume to continue it or choose another folder")
+    if obs == "pixels":
+        from vinnp.training.pixels import train_pixels as runner
+    else:
+        from vinnp.training.run import train_run as runner
     try:
-        metrics = train_run(cfg, out, resume=resume, progress=not quiet,
-                            log=lambda msg: click.echo(msg, err=True))
+        metrics = runner(cfg, out, resume=resume, progress=not quiet, log=lambda msg: click.echo(msg, err=True))
     except TrainingDiverged as exc:
         click.echo(f"vinnp: training stopped: {exc}", err=True)
         return 1
@@ -63,6 +96,15 @@ def train(system, model, n_traj, steps, seed, dtype, learn_mass, hidden, warmup_
 
 def _report(metrics, out, seconds):
     click.echo(f"run directory: {out}")
+    if metrics.get("obs") == "pixels":
+        click.echo(f"best training ELBO: {metrics['best_elbo']:.1f} (step {metrics['best_step']})")
+        if "rmse" in metrics:
+            click.echo(f"{metrics['forecast_seconds']:g} s forecast: RMSE {metrics['rmse']:.3f} per frame, "
+                       f"log-likelihood {metrics['loglik'] / 100:.2f} x 10^2")
+        else:
+            click.echo(f"reconstruction: RMSE {metrics['recon_rmse']:.3f} per frame")
+        click.echo(f"wall time: {seconds:.1f} s")
+        return
     click.echo(f"chosen steps (validation): {metrics['chosen_steps']}, learned noise std: {metrics['noise_std']:.4f}")
     if "forecast_rmse" in metrics:
         click.echo(f"forecast RMSE over 20 s: {metrics['forecast_rmse']:.4f}   "
@@ -82,5 +124,7 @@ def evaluate(run_dir):
     if not os.path.exists(os.path.join(run_dir, "checkpoint.npz")):
         raise ValueError(f"RUN_DIR: {run_dir!r} has no checkpoint.npz")
     t0 = time.time()
+    if cfg.get("obs") == "pixels":
+        from vinnp.training.pixels import finish_pixels as finish_run
     metrics = finish_run(run_dir, cfg, log=lambda msg: click.echo(msg, err=True))
     _report(metrics, run_dir, time.time() - t0)

@@ -16,6 +16,7 @@ MODULES = (
     "vinnp.layers.losses",
     "vinnp.layers.dense",
     "vinnp.dynamics.cells",
+    "vinnp.dynamics.freeform",
     "vinnp.models.registry",
     "vinnp.models.pixel_vae",
 )

@@ -59,7 +59,11 @@ def load_npz(path, name="file"):
 
 def save_json(path, obj):
     """Write ``obj`` as indented JSON atomically."""
-    text = json.dumps(obj, indent=2, sort_keys=False) + "\n"
+    save_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def save_text(path, text):
+    """Write a text file (a report, a table) atomically."""
     _atomic(path, lambda fh: fh.write(text.encode()))
 
 

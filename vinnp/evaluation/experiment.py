@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 
-from vinnp.io import save_json
+from vinnp.io import save_json, save_text
 
 SYSTEMS = ("spring", "pendulum")
 REGIMES = (25, 5)
@@ -59,8 +59,7 @@ def run_noisy(out, seeds=3, steps=10000, systems=SYSTEMS, regimes=REGIMES, model
     seconds = time.time() - t0
     save_json(os.path.join(out, "results.json"), rows)
     table = markdown_table(rows, models)
-    with open(os.path.join(out, "results.md"), "w") as fh:
-        fh.write(table + f"\nruntime: {seconds:.0f} s\n")
+    save_text(os.path.join(out, "results.md"), table + f"\nruntime: {seconds:.0f} s\n")
     return rows, table, seconds
 
 

@@ -41,7 +41,7 @@ rescales r's output layer, so no model is lost by the choice.
 import numpy as np
 
 from vinnp.checks import as_array, one_of, positive_float, positive_int
-from vinnp.dynamics.cells import CELLS, Cell
+from vinnp.dynamics.cells import CELLS, VINS, Cell
 from vinnp.layers.dense import dense_backward, dense_forward
 from vinnp.layers.losses import (
     bernoulli_nll_logits,
@@ -58,6 +58,13 @@ from vinnp.params import Layout
 IMAGE_SIZE = 28
 PIXELS = IMAGE_SIZE * IMAGE_SIZE
 DEFAULT_H = {"vin-so2": 0.1}  # every other cell: 1.0, Appendix C.2
+# The embedding baselines of Figure 5 beside the dynamics cells: "dvae" rolls x_1 forward
+# with a free-form network x_{t+1} = f(x_t) (vinnp.dynamics.freeform); "vae" and "lg-vae"
+# are static, one frame per window and no dynamics: "vae" in R^d, "lg-vae" an angle whose
+# decoder reads (sin th, cos th), i.e. a latent on SO(2).
+STATIC = ("vae", "lg-vae")
+PIXEL_MODELS = CELLS + ("dvae",) + STATIC
+CIRCLE = ("vin-so2", "lg-vae")  # decoders that read a point of the circle
 INIT_LOG_VAR = -4.0  # q(x_1) starts narrow (s_1 = 0.14): samples near the mean, see init()
 # The loss sums B*T*784 Bernoulli terms, so its own rounding is ~1e-12 |loss| and the
 # gradcheck stencil (step 1e-4) has an absolute noise of ~1.5e-12 |loss| (measured up to
@@ -72,9 +79,11 @@ class PixelVIN:
 
     Parameters
     ----------
-    kind : "vin-sv", "vin-vv", "vin-so2" or "resrnn" (the latent dynamics cell).
-    window : T, the depth of the rollout and the number of frames per window.
-    latent_dim : d, the configuration dimension (must be 1 for vin-so2).
+    kind : "vin-sv", "vin-vv", "vin-so2" or "resrnn" (the latent dynamics cell), or a
+        baseline of Figure 5: "dvae" (free-form dynamics), "vae", "lg-vae" (static).
+    window : T, the depth of the rollout and the number of frames per window (1 for
+        the static models, which embed each frame on its own).
+    latent_dim : d, the configuration dimension (must be 1 for vin-so2 and lg-vae).
     h : step size in latent space (default 1.0; 0.1 for vin-so2, see the module notes).
     enc_hidden, lstm_hidden, dec_hidden : E, H, D (paper: 1000, 50, 1000).
     dyn_hidden : hidden widths of the dynamics network (paper: 1000, tanh).
@@ -83,26 +92,42 @@ class PixelVIN:
 
     def __init__(self, kind, window, latent_dim=1, h=None, enc_hidden=1000, lstm_hidden=50,
                  dec_hidden=1000, dyn_hidden=(1000,), learn_mass=False):
-        self.kind = one_of(kind, "kind", CELLS)
+        self.kind = one_of(kind, "kind", PIXEL_MODELS)
         self.T = positive_int(window, "window")
         self.d = positive_int(latent_dim, "latent_dim")
-        if kind == "vin-so2" and self.d != 1:
-            raise ValueError(f"latent_dim: vin-so2 evolves one angle, so latent_dim must be 1, got {self.d}")
+        if kind in CIRCLE and self.d != 1:
+            raise ValueError(f"latent_dim: {kind} evolves one angle, so latent_dim must be 1, got {self.d}")
+        if kind in STATIC and self.T != 1:
+            raise ValueError(f"window: the static {kind} embeds single frames, so window must be 1, got {self.T}")
         h = DEFAULT_H.get(kind, 1.0) if h is None else positive_float(h, "h")
         if isinstance(dyn_hidden, int):
             dyn_hidden = (dyn_hidden,)
         E = positive_int(enc_hidden, "enc_hidden")
         H = positive_int(lstm_hidden, "lstm_hidden")
         D = positive_int(dec_hidden, "dec_hidden")
-        self.cell = Cell(kind, self.d, h, hidden=tuple(dyn_hidden), activation="tanh", learn_mass=learn_mass)
+        self.config = {"kind": kind, "window": self.T, "latent_dim": self.d, "h": h, "enc_hidden": E,
+                       "lstm_hidden": H, "dec_hidden": D, "dyn_hidden": [int(n) for n in dyn_hidden],
+                       "learn_mass": bool(learn_mass)}
+        if kind in STATIC:
+            if learn_mass:
+                raise ValueError(f"learn_mass: the static {kind} has no dynamics and no mass")
+            self.cell = None
+        elif kind == "dvae":
+            from vinnp.dynamics.freeform import FreeForm
+
+            self.cell = FreeForm("dvae", self.d, h, hidden=tuple(dyn_hidden), learn_mass=learn_mass)
+        else:
+            self.cell = Cell(kind, self.d, h, hidden=tuple(dyn_hidden), activation="tanh", learn_mass=learn_mass)
         self.encoder = MLP([PIXELS, E, E], ["relu", "relu"])
-        self.head = MLP([H, 4 * self.d], "identity")  # -> (m_1, log s_1^2), eq. (18)
-        self.dec_in = 2 if kind == "vin-so2" else self.d
+        self.head = MLP([H, 2 * self.x_dim], "identity")  # -> (m_1, log s_1^2), eq. (18)
+        self.dec_in = 2 if kind in CIRCLE else self.d
         self.decoder = MLP([self.dec_in, D, D, PIXELS], ["relu", "relu", "identity"])
         self._lstm = lstm_layout(E, H)
-        self._cell_layout = Layout.join([("cell", self.cell.layout())])
-        parts = [("enc", self.encoder.layout()), ("lstm", self._lstm), ("head", self.head.layout()),
-                 ("cell", self.cell.layout()), ("dec", self.decoder.layout())]
+        parts = [("enc", self.encoder.layout()), ("lstm", self._lstm), ("head", self.head.layout())]
+        if self.cell is not None:
+            self._cell_layout = Layout.join([("cell", self.cell.layout())])
+            parts.append(("cell", self.cell.layout()))
+        parts.append(("dec", self.decoder.layout()))
         self.layout = Layout.join(parts)
         # Every component works on its own contiguous slice of the flat vector (and of the
         # gradient) with its own layout, so its kernels validate, touch and reduce over
@@ -116,14 +141,29 @@ class PixelVIN:
         """Dict component -> view of ``flat`` (params or grad): enc, lstm, head, cell, dec."""
         return {name: flat[sl] for name, sl in self.parts.items()}
 
+    family = "pixel"
+
+    def to_json(self):
+        return {"family": self.family, **self.config}
+
+    @classmethod
+    def from_json(cls, obj):
+        cfg = {k: obj[k] for k in ("kind", "window", "latent_dim", "h", "enc_hidden", "lstm_hidden",
+                                   "dec_hidden", "dyn_hidden", "learn_mass")}
+        return cls(**cfg)
+
     @property
     def h(self):
-        return self.cell.h
+        return self.config["h"]
+
+    @property
+    def static(self):
+        return self.kind in STATIC
 
     @property
     def x_dim(self):
-        """2d: the size of the initial state x_1 and of eps, mean, log_var per window."""
-        return 2 * self.d
+        """Size of the initial state x_1 and of eps, mean, log_var per window: 2d (d for static models)."""
+        return self.d if self.kind in STATIC else 2 * self.d
 
     # -- parameters ----------------------------------------------------------
     def init(self, rng, dtype=np.float64):
@@ -149,12 +189,13 @@ class PixelVIN:
                 w[f"W{l}"][...] = rng.standard_normal(w[f"W{l}"].shape) * np.sqrt(gain / net.sizes[l - 1])
         P["lstm"][:] = lstm_init(rng, self._lstm.shapes["Wx"][1], self._lstm.shapes["Wh"][1], params.dtype)
         head = self.head.layout().views(P["head"])
-        d, W = self.d, head["W1"]
-        W[: 2 * d] = rng.standard_normal((2 * d, W.shape[1])) / np.sqrt(W.shape[1])
+        d, W, n = self.d, head["W1"], self.x_dim
+        W[:n] = rng.standard_normal((n, W.shape[1])) / np.sqrt(W.shape[1])
         if self.kind in ("vin-sv", "vin-so2"):
             W[:d] = W[d: 2 * d]
-        head["b1"][2 * d:] = INIT_LOG_VAR
-        P["cell"][:] = self.cell.init(rng, params.dtype)
+        head["b1"][self.x_dim:] = INIT_LOG_VAR
+        if self.cell is not None:
+            P["cell"][:] = self.cell.init(rng, params.dtype)
         return params
 
     # -- validation ----------------------------------------------------------
@@ -198,7 +239,7 @@ class PixelVIN:
 
     def _decoder_input(self, q):
         """q (N, d) -> decoder input (N, d_in): q itself, or (sin th, cos th) for SO(2)."""
-        if self.kind == "vin-so2":
+        if self.kind in CIRCLE:
             return np.concatenate([np.sin(q), np.cos(q)], axis=1)
         return np.ascontiguousarray(q)
 
@@ -211,8 +252,11 @@ class PixelVIN:
         P = self.split(params)
         mean, log_var, enc_caches = self._encode(P, y)
         x1 = reparam_sample(mean, log_var, eps)                    # x_1 ~ q(x_1), eq. (18)
-        obs, cell_c = self.cell.rollout(P["cell"], self._cell_layout, x1.reshape(B, 2, self.d), T)  # eq. (13)
-        q = obs[:, :, 0].reshape(B * T, self.d)                    # the decoder sees q_t only (Sec. 3.2)
+        if self.cell is None:                                      # static: the sample is the position
+            q, cell_c = x1, None
+        else:
+            obs, cell_c = self.cell.rollout(P["cell"], self._cell_layout, x1.reshape(B, 2, self.d), T)  # (13)
+            q = obs[:, :, 0].reshape(B * T, self.d)                # the decoder sees q_t only (Sec. 3.2)
         logits, dec_c = dense_forward(self.decoder, P["dec"], self._decoder_input(q))
         target = y.reshape(B * T, PIXELS)
         nll = bernoulli_nll_logits(target, logits)                 # -sum_t log p(y_t | q_t)
@@ -231,13 +275,16 @@ class PixelVIN:
         G = self.split(grad)                                       # views: backwards accumulate into them
         g_logits = bernoulli_nll_logits_backward(cache["target"], cache["logits"], 1.0 / B)
         g_in = dense_backward(self.decoder, P["dec"], cache["dec"], g_logits, G["dec"])
-        if self.kind == "vin-so2":  # u = (sin th, cos th)
+        if self.kind in CIRCLE:  # u = (sin th, cos th)
             g_q = g_in[:, :1] * np.cos(q) - g_in[:, 1:] * np.sin(q)
         else:
             g_q = g_in
-        g_obs = np.zeros((B, T, 2, self.d), grad.dtype)
-        g_obs[:, :, 0] = g_q.reshape(B, T, self.d)                 # no gradient on p_t
-        g_x1 = self.cell.backward(P["cell"], self._cell_layout, cache["cell"], g_obs, G["cell"])  # BPTT
+        if self.cell is None:
+            g_x1 = g_q
+        else:
+            g_obs = np.zeros((B, T, 2, self.d), grad.dtype)
+            g_obs[:, :, 0] = g_q.reshape(B, T, self.d)             # no gradient on p_t
+            g_x1 = self.cell.backward(P["cell"], self._cell_layout, cache["cell"], g_obs, G["cell"])  # BPTT
         g_m, g_lv = reparam_sample_backward(mean, log_var, cache["eps"], g_x1.reshape(B, self.x_dim))
         g_m_kl, g_lv_kl = kl_std_normal_backward(mean, log_var, 1.0 / B)
         g_head = np.concatenate([g_m + g_m_kl, g_lv + g_lv_kl], axis=1)
@@ -283,6 +330,8 @@ class PixelVIN:
         """
         params = self._check_params(params)
         n_steps = positive_int(n_steps, "n_steps")
+        if self.cell is None:
+            raise ValueError(f"model: the static {self.kind} has no dynamics to forecast with")
         mean, _ = self.encode(params, frames)
         obs, _ = self.cell.rollout(params[self.parts["cell"]], self._cell_layout, mean.reshape(-1, 2, self.d),
                                    n_steps)
@@ -322,8 +371,9 @@ def gradcheck_model(kind, rng, window=4, batch=2, enc_hidden=6, lstm_hidden=4, d
     |sin dth| <= 0.9 (well inside asin's domain, nothing clipped).
     Returns (model, params, frames, eps).
     """
-    learn = kind != "resrnn" if learn_mass is None else learn_mass
-    d = 1 if kind == "vin-so2" else 2
+    learn = kind in VINS if learn_mass is None else learn_mass
+    d = 1 if kind in CIRCLE else 2
+    window = 1 if kind in STATIC else window
     model = PixelVIN(kind, window, d, enc_hidden=enc_hidden, lstm_hidden=lstm_hidden,
                      dec_hidden=dec_hidden, dyn_hidden=dyn_hidden, learn_mass=learn)
     for _ in range(200):
@@ -350,7 +400,7 @@ def gradcheck_blocks(rng):
     from vinnp.gradcheck_core import Block
 
     blocks = []
-    for kind in CELLS:
+    for kind in PIXEL_MODELS:
         model, params, frames, eps = gradcheck_model(kind, rng)
         floor = FD_FLOOR * max(1.0, model.loss(params, frames, eps))  # pass as check_block(floor=...)
         blocks.append(Block(f"pixel-vae[{kind}]", model.layout, params,

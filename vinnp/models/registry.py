@@ -35,6 +35,10 @@ def model_from_json(obj):
             model = DerivativeModel(obj["kind"], obj["dim"], obj["h"], tuple(net.sizes[1:-1]))
             model.net = net
             return model
+        if obj["family"] == "pixel":
+            from vinnp.models.pixel_vae import PixelVIN
+
+            return PixelVIN.from_json(obj)
     except (KeyError, TypeError) as exc:
         raise ValueError(f"checkpoint: malformed model description ({exc})") from None
     raise ValueError(f"checkpoint: unknown model family {obj.get('family')!r}")

@@ -1,0 +1,128 @@
+"""The pixel experiment of Section 4.2: Table 1 and Figures 5-8.
+
+Table 1: per system, its models x N randomised trials. Trial k is the run
+with seed k: every model of a trial sees the same 6 s training trajectory
+(the data stream of the seed is independent of the model). Each run is
+scored on the 5 s forecast of Table 1 (vinnp.evaluation.pixels).
+
+Figures, from trial 0: 5 (pendulum embeddings of the VAE, DVAE, LG-VAE and
+VIN-SO(2) with learned and fixed mass, beside the truth), 6 (20 s latent
+forecasts), 7 (pendulum) and 8 (mass-spring) (decoded 20 s forecasts).
+"""
+
+import os
+import time
+
+import numpy as np
+
+from vinnp.io import load_json, save_json, save_text
+
+TABLE_MODELS = {"pendulum": ("resrnn", "vin-vv", "vin-so2"), "spring": ("resrnn", "vin-sv")}
+# Figure 5's extra runs on the pendulum, trial 0: (model, learn_mass)
+EMBEDDING_RUNS = (("vae", False), ("dvae", False), ("lg-vae", False), ("vin-so2", True))
+
+
+def _run_name(system, model, trial, learn_mass=False):
+    return f"{system}-{model}{'-mass' if learn_mass else ''}-t{trial}"
+
+
+def _run(out, system, model, trial, steps, learn_mass, log, progress, overrides):
+    """Train one run (or reuse a finished one; resume an interrupted one) -> (metrics, run_dir)."""
+    from vinnp.training.pixels import make_pixel_config, train_pixels
+
+    run_dir = os.path.join(out, "runs", _run_name(system, model, trial, learn_mass))
+    metrics_path = os.path.join(run_dir, "metrics.json")
+    if os.path.exists(metrics_path):
+        return load_json(metrics_path, "metrics.json"), run_dir
+    cfg = make_pixel_config(system=system, model=model, seed=trial, steps=steps, learn_mass=learn_mass, **overrides)
+    resume = os.path.exists(os.path.join(run_dir, "checkpoint.npz"))
+    return train_pixels(cfg, run_dir, resume=resume, progress=progress, log=log), run_dir
+
+
+def _load(run_dir):
+    from vinnp.training.checkpoint import load_checkpoint
+    from vinnp.training.pixels import check_pixel_model, prepare_pixel_data
+
+    path = os.path.join(run_dir, "model.npz")
+    model, params, _ = load_checkpoint(path)
+    cfg = load_json(os.path.join(run_dir, "config.json"), "config.json")
+    return check_pixel_model(model, path), params, cfg, prepare_pixel_data(cfg)
+
+
+def run_pixels(out, trials=3, steps=3000, systems=("pendulum", "spring"), embeddings=True, log=print,
+               progress=False, **overrides):
+    """Every run, then results.json (rows system, model, trial, rmse, loglik), results.md and the figures.
+
+    overrides: further fields of every run's config (vinnp.training.pixels.PIXEL_DEFAULTS),
+    e.g. narrower networks for a quick check.
+    """
+    t0 = time.time()
+    rows = []
+    for system in systems:
+        for trial in range(trials):
+            for model in TABLE_MODELS[system]:
+                m, _ = _run(out, system, model, trial, steps, False, log, progress, overrides)
+                rows.append({"system": system, "model": model, "trial": trial, "rmse": m["rmse"],
+                             "loglik": m["loglik"], "best_elbo": m["best_elbo"], "best_step": m["best_step"]})
+                log(f"{system:8s} {model:8s} trial {trial}: rmse {m['rmse']:.3f} loglik {m['loglik'] / 100:.2f}e2 "
+                    f"({time.time() - t0:.0f} s)")
+    if embeddings and "pendulum" in systems:
+        for model, learn_mass in EMBEDDING_RUNS:
+            _run(out, "pendulum", model, 0, steps, learn_mass, log, progress, overrides)
+            log(f"pendulum {model}{' (learned mass)' if learn_mass else ''} trial 0 for Figure 5 "
+                f"({time.time() - t0:.0f} s)")
+    seconds = time.time() - t0
+    save_json(os.path.join(out, "results.json"), rows)
+    table = markdown_table(rows)
+    save_text(os.path.join(out, "results.md"), table + f"\nruntime: {seconds:.0f} s ({trials} trials, {steps} steps)\n")
+    make_figures(out, systems, embeddings and "pendulum" in systems)
+    return rows, table, seconds
+
+
+def markdown_table(rows):
+    """Table 1: mean ± standard error over trials of the 5 s RMSE and of log p(y | x) / 10^2."""
+    lines = ["| system | model | RMSE | log-likelihood (x 10^2) | trials |", "|---|---|---|---|---|"]
+    for system in dict.fromkeys(r["system"] for r in rows):
+        for model in dict.fromkeys(r["model"] for r in rows if r["system"] == system):
+            sel = [r for r in rows if (r["system"], r["model"]) == (system, model)]
+            cells = []
+            for key, scale in (("rmse", 1.0), ("loglik", 0.01)):
+                v = scale * np.array([r[key] for r in sel])
+                se = v.std(ddof=1) / np.sqrt(v.size) if v.size > 1 else 0.0
+                cells.append(f"{v.mean():.2f} ± {se:.2f}")
+            lines.append(f"| {system} | {model} | {cells[0]} | {cells[1]} | {len(sel)} |")
+    return "\n".join(lines)
+
+
+def make_figures(out, systems, embeddings):
+    """Figures 5-8 from the trial-0 runs in ``out``."""
+    from vinnp.evaluation.pixels import embed, forecast_frames
+    from vinnp.plots.pixels import axis_names, latent_path, plot_embeddings, plot_latent_forecasts, plot_strips
+
+    latent_rows = []
+    for system in systems:
+        strips, truth = [], None
+        for model_name in TABLE_MODELS[system]:
+            model, params, cfg, data = _load(os.path.join(out, "runs", _run_name(system, model_name, 0)))
+            long = data["long"]["frames"]
+            q, p, pix = forecast_frames(model, params, long[:, : model.T].astype(params.dtype), long.shape[1])
+            truth = long[0]
+            strips.append((model_name, pix[0]))
+            latent_rows.append((f"{system}: {model_name}", latent_path(model, q[0], p[0]), axis_names(model)))
+        number = 7 if system == "pendulum" else 8
+        plot_strips(os.path.join(out, f"figure{number}-{system}-reconstructions.png"), truth, strips,
+                    f"Figure {number}: {system}, 20 s decoded forecasts from the first 1 s (trial 0; grey: truth)")
+    plot_latent_forecasts(os.path.join(out, "figure6-latent-forecasts.png"), latent_rows,
+                          "Figure 6: 20 s latent forecasts (circle: inferred x_1, triangles: every 5 s)")
+    if not embeddings:
+        return
+    rows = []
+    for model_name, learn_mass in EMBEDDING_RUNS[:3] + (("vin-so2", True), ("vin-so2", False)):
+        model, params, cfg, data = _load(os.path.join(out, "runs", _run_name("pendulum", model_name, 0, learn_mass)))
+        label = model_name + ("" if model_name != "vin-so2" else " (learned mass)" if learn_mass else " (fixed mass)")
+        rows.append((label, embed(model, params, data["train"][0]), embed(model, params, data["test"]["frames"][0]),
+                     axis_names(model)))
+    truth = [data["long"]["q_true"][0, : cfg["n_frames"]], data["long"]["p_true"][0, : cfg["n_frames"]]]
+    test = [data["test"]["q_true"][0], data["test"]["p_true"][0]]
+    rows.append(("truth", np.concatenate(truth, axis=1), np.concatenate(test, axis=1), ("q", "p")))
+    plot_embeddings(os.path.join(out, "figure5-embeddings.png"), rows, "Figure 5: pendulum embeddings")
