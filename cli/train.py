@@ -28,7 +28,7 @@ DEFAULT_MODEL = {"phase": "vin-vv", "pixels": {"pendulum": "vin-so2", "spring": 
                    "Pixels: default 3000, the best training ELBO is kept.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--dtype", type=click.Choice(["float64", "float32"]), default=None,
-              help="Default float64; float32 for pixels.")
+              help="Training precision (default float32; forecasts are evaluated in float64).")
 @click.option("--learn-mass", is_flag=True, help="Learn M^-1 = L L^T instead of the identity.")
 @click.option("--hidden", type=int, multiple=True, help="Hidden layer width (repeat for depth); default 200.")
 @click.option("--warmup-steps", type=int, default=1000, show_default=True,

@@ -10,6 +10,7 @@ from vinnp.layers.losses import (
     LOG_VAR_FORMS,
     bernoulli_block,
     bernoulli_nll_logits,
+    bernoulli_nll_logits_and_grad,
     bernoulli_nll_logits_backward,
     elbo_block,
     gaussian_nll,
@@ -186,6 +187,22 @@ def test_bernoulli_stable_for_large_logits(dtype):
     assert small == pytest.approx(np.exp(-40.0), rel=1e-12, abs=0)
     assert bernoulli_nll_logits_backward(np.array([0.0]), np.array([-40.0]))[0] == \
         pytest.approx(np.exp(-40.0) / (1 + np.exp(-40.0)), rel=1e-12, abs=0)
+
+
+@pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-13), (np.float32, 2e-6)])
+def test_bernoulli_fused_pass_equals_the_two_functions(dtype, rtol):
+    """The pixel model's one-pass loss and gradient: same values as the separate functions,
+    in the logits' dtype, including saturated logits."""
+    rng = np.random.default_rng(11)
+    y = rng.uniform(size=(7, 9)).astype(dtype)
+    logits = rng.normal(0, 4, size=(7, 9)).astype(dtype)
+    logits[0, :4] = [-1000.0, -80.0, 80.0, 1000.0]
+    value, grad = bernoulli_nll_logits_and_grad(y, logits, dloss=0.3)
+    assert grad.dtype == dtype and grad.shape == logits.shape
+    assert value == pytest.approx(bernoulli_nll_logits(y, logits), rel=rtol)
+    np.testing.assert_allclose(grad, bernoulli_nll_logits_backward(y, logits, 0.3), rtol=rtol, atol=1e-7)
+    with pytest.raises(ValueError, match=r"y: expected values in \[0, 1\]"):
+        bernoulli_nll_logits_and_grad(y + 1, logits)
 
 
 def test_kl_matches_numerical_integration():

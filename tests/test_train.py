@@ -50,18 +50,22 @@ def test_resume_ends_where_the_uninterrupted_run_would(tmp_path, monkeypatch):
     full = train_run(cfg, str(tmp_path / "full"), progress=False, log=quiet)
 
     calls = {"n": 0}
-    real_step = run_mod.Adam.step
+    real_make = run_mod.make_stepper
 
-    def dying_step(self, theta, grad):
-        calls["n"] += 1
-        if calls["n"] == 70:  # past the warm-up, between checkpoints 60 and 80
-            raise KeyboardInterrupt
-        return real_step(self, theta, grad)
+    def dying_make(model, batch, opt):
+        step = real_make(model, batch, opt)  # the fused step (vin-sv is covered)
 
-    monkeypatch.setattr(run_mod.Adam, "step", dying_step)
+        def dying_step(params):
+            calls["n"] += 1
+            if calls["n"] == 70:  # past the warm-up, between checkpoints 60 and 80
+                raise KeyboardInterrupt
+            return step(params)
+        return dying_step
+
+    monkeypatch.setattr(run_mod, "make_stepper", dying_make)
     with pytest.raises(KeyboardInterrupt):
         train_run(cfg, str(tmp_path / "cut"), progress=False, log=quiet)
-    monkeypatch.setattr(run_mod.Adam, "step", real_step)
+    monkeypatch.setattr(run_mod, "make_stepper", real_make)
     resumed = train_run(None, str(tmp_path / "cut"), resume=True, progress=False, log=quiet)
     _, p_full, _ = load_checkpoint(str(tmp_path / "full" / "model.npz"))
     _, p_cut, _ = load_checkpoint(str(tmp_path / "cut" / "model.npz"))
@@ -71,17 +75,18 @@ def test_resume_ends_where_the_uninterrupted_run_would(tmp_path, monkeypatch):
 
 def test_non_finite_loss_stops_and_keeps_last_checkpoint(tmp_path, monkeypatch):
     cfg = make_config(system="spring", model="vin-vv", steps=60, warmup_steps=0, **SMALL)
-    from vinnp.models.vin import VIN
-
-    real = VIN.loss_and_grad
+    real_make = run_mod.make_stepper
     calls = {"n": 0}
 
-    def poisoned(self, params, batch, want_grad=True):
-        calls["n"] += 1
-        value, grad = real(self, params, batch, want_grad)
-        return (float("nan"), grad) if calls["n"] > 45 else (value, grad)
+    def poisoned_make(model, batch, opt):
+        step = real_make(model, batch, opt)
 
-    monkeypatch.setattr(VIN, "loss_and_grad", poisoned)
+        def poisoned(params):  # a step whose loss is NaN changes nothing and reports NaN
+            calls["n"] += 1
+            return float("nan") if calls["n"] > 45 else step(params)
+        return poisoned
+
+    monkeypatch.setattr(run_mod, "make_stepper", poisoned_make)
     with pytest.raises(TrainingDiverged, match="non-finite loss at step 45"):
         train_run(cfg, str(tmp_path / "r"), progress=False, log=quiet)
     _, params, extra = load_checkpoint(str(tmp_path / "r" / "checkpoint.npz"))
@@ -191,21 +196,25 @@ def test_ctrl_c_checkpoints_the_current_step_and_resumes_exactly(tmp_path, monke
     cfg = make_config(system="spring", model="vin-vv", steps=90, warmup_steps=20, **SMALL)
     train_run(cfg, str(tmp_path / "full"), progress=False, log=quiet)
     calls = {"n": 0}
-    real_step = run_mod.Adam.step
+    real_make = run_mod.make_stepper
 
-    def step_then_ctrl_c(self, theta, grad):
-        out = real_step(self, theta, grad)
-        calls["n"] += 1
-        if calls["n"] == 53:  # between periodic checkpoints (every 20)
-            signal.raise_signal(signal.SIGINT)
-        return out
+    def ctrl_c_make(model, batch, opt):
+        step = real_make(model, batch, opt)
 
-    monkeypatch.setattr(run_mod.Adam, "step", step_then_ctrl_c)
+        def step_then_ctrl_c(params):
+            out = step(params)
+            calls["n"] += 1
+            if calls["n"] == 53:  # between periodic checkpoints (every 20)
+                signal.raise_signal(signal.SIGINT)
+            return out
+        return step_then_ctrl_c
+
+    monkeypatch.setattr(run_mod, "make_stepper", ctrl_c_make)
     with pytest.raises(KeyboardInterrupt):
         train_run(cfg, str(tmp_path / "cut"), progress=False, log=quiet)
     _, _, extra = load_checkpoint(str(tmp_path / "cut" / "checkpoint.npz"))
     assert extra["state"]["step"] == 53
-    monkeypatch.setattr(run_mod.Adam, "step", real_step)
+    monkeypatch.setattr(run_mod, "make_stepper", real_make)
     train_run(None, str(tmp_path / "cut"), resume=True, progress=False, log=quiet)
     _, p_full, _ = load_checkpoint(str(tmp_path / "full" / "model.npz"))
     _, p_cut, _ = load_checkpoint(str(tmp_path / "cut" / "model.npz"))

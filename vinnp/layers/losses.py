@@ -21,9 +21,13 @@ changing it: a scalar, per-dimension (D,), or the full shape. Its gradient is
 summed back to ``log_var``'s own shape.
 """
 
+import math
 import numbers
 
 import numpy as np
+from numba import njit
+
+from vinnp.layers.activations import ONE32, tanh32
 
 from vinnp.checks import as_array
 from vinnp.params import Layout
@@ -154,6 +158,68 @@ def bernoulli_nll_logits_backward(y, logits, dloss=1.0):
     y, logits = _bernoulli_args(y, logits)
     dloss = _scalar(dloss, "dloss", y.dtype)
     return dloss * (_sigmoid(logits) - y)
+
+
+@njit(cache=True, error_model="numpy")
+def _bernoulli_fused(y, logits, scale, one, g):
+    """One pass: returns sum_i [max(l,0) - y l + log1p(e)], e = exp(-|l|); g = scale (sigmoid(l) - y).
+
+    The loss and its gradient share e, and the sum is accumulated in float64. NumPy
+    would make six temporaries of the (B T, 784) logits and two exp passes. float32
+    goes to the vectorised :func:`_bernoulli_fused32`.
+    """
+    total = 0.0
+    for i in range(logits.shape[0]):
+        x = logits[i]
+        e = math.exp(-abs(x))
+        total += max(x, x * 0) - y[i] * x + math.log1p(e)
+        s = (one if x >= 0 else e) / (one + e)
+        g[i] = (s - y[i]) * scale
+    return total
+
+
+_HALF32 = np.float32(0.5)
+_ATANH32 = tuple(np.float32(2.0 / k) for k in (1, 3, 5, 7, 9, 11))
+
+
+@njit(cache=True, error_model="numpy", fastmath={"reassoc", "nsz", "contract"})
+def _bernoulli_fused32(y, logits, scale, g):
+    """float32 :func:`_bernoulli_fused` without libm, so that LLVM vectorises it (7 ms -> ~1 ms
+    for a pixel batch's 392k logits).
+
+    With a = |l| and u = sigmoid(a) = (1 + tanh(a/2)) / 2 in [1/2, 1] (tanh32):
+    log1p(exp(-a)) = -log(u), and log u = 2 atanh(s), s = (u - 1)/(u + 1) in [-1/3, 0], whose
+    odd series to s^11 is within 1e-7; sigmoid(l) is u or 1 - u by the sign of l. Errors
+    are absolute, at most ~2e-7 per entry (tanh32's), far below what float32 sums of
+    this many terms keep anyway; float64 stays on the exact path.
+    """
+    total = 0.0
+    for i in range(logits.shape[0]):
+        x = logits[i]
+        a = abs(x)
+        u = _HALF32 + _HALF32 * tanh32(_HALF32 * a)
+        s = (u - ONE32) / (u + ONE32)
+        s2 = s * s
+        log_u = s * (_ATANH32[0] + s2 * (_ATANH32[1] + s2 * (_ATANH32[2] + s2 * (_ATANH32[3] + s2 * (
+            _ATANH32[4] + s2 * _ATANH32[5])))))
+        total += (x + a) * _HALF32 - y[i] * x - log_u    # max(x, 0) = (x + |x|) / 2
+        sig = u if x >= 0 else ONE32 - u
+        g[i] = (sig - y[i]) * scale
+    return total
+
+
+def bernoulli_nll_logits_and_grad(y, logits, dloss=1.0):
+    """(bernoulli_nll_logits(y, logits), its gradient dloss * (sigmoid(logits) - y)) in one pass."""
+    y, logits = _bernoulli_args(y, logits)
+    dloss = _scalar(dloss, "dloss", y.dtype)
+    yf = np.ascontiguousarray(y).reshape(-1)
+    lf = np.ascontiguousarray(logits).reshape(-1)
+    g = np.empty_like(lf)
+    if lf.dtype == np.float32:
+        total = _bernoulli_fused32(yf, lf, dloss, g)
+    else:
+        total = _bernoulli_fused(yf, lf, dloss, 1.0, g)
+    return float(total), g.reshape(logits.shape)
 
 
 def _bernoulli_args(y, logits):

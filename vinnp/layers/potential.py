@@ -25,7 +25,7 @@ activation with a second derivative.
 import numpy as np
 from numba import njit, prange
 
-from vinnp.layers.activations import act_d1, act_d2
+from vinnp.layers.activations import ONE32, IDENTITY, TANH, act_d1, act_d2, tanh32
 from vinnp.layers.mlp import MLP, backward_one, check_inputs, check_params, chunking, forward_one, grad_buffer
 
 N_BUFFERS = 8  # z, a, gz, ga, dz, da, dgz, dga
@@ -36,9 +36,106 @@ def potential_mlp(dim, hidden=(200,), activation="tanh", last="identity"):
     return MLP([dim, *hidden, 1], activation, last)
 
 
+# The float32 fast path: Appendix C's potentials are one hidden tanh layer, U = w2 . tanh(W1 q
+# + b1) + b2, and a rollout calls the force and its R-op at every step. Written for that shape
+# alone, each hidden unit is a few multiplies and one branch-free tanh32, so LLVM vectorises
+# the loop over units (for d = 1, across all of them); the general kernels below dispatch on
+# the activation per unit and call libm, which no loop can vectorise. Summation order is
+# relaxed (reassoc) only here, in float32; float64 keeps the general kernels, whose gradients
+# the central-difference tests check, and the tests hold this path to the float64 one.
+FAST = {"reassoc", "contract", "nsz"}
+_TWO32 = np.float32(2.0)
+_ZERO32 = np.float32(0.0)
+
+
+@njit(cache=True)
+def is_shallow_tanh(sizes, acts):
+    return sizes.shape[0] == 3 and acts[0] == TANH and acts[1] == IDENTITY
+
+
+# The kernels below index views (W1, b1, w2 sliced out of theta) with the loop counter: an
+# index known to be >= 0 needs no negative-index wraparound, and only then does LLVM see
+# contiguous loads and vectorise (theta[w1 + j] with a runtime offset measured 7x slower).
+
+
+@njit(cache=True, fastmath=FAST, error_model="numpy")
+def force_tanh1_f32(theta, w1, b1, w2, d, H, q, out):
+    """dU/dq = W1^T (w2 * (1 - tanh^2(W1 q + b1))) for float32 theta, q, out."""
+    W = theta[w1: w1 + H * d]
+    bias = theta[b1: b1 + H]
+    c = theta[w2: w2 + H]
+    if d == 1:
+        q0 = q[0]
+        s = _ZERO32
+        for j in range(H):
+            w = W[j]
+            y = tanh32(w * q0 + bias[j])
+            s += c[j] * (ONE32 - y * y) * w
+        out[0] = s
+        return
+    for i in range(d):
+        out[i] = _ZERO32
+    for j in range(H):
+        z = bias[j]
+        for i in range(d):
+            z += W[j * d + i] * q[i]
+        y = tanh32(z)
+        g = c[j] * (ONE32 - y * y)
+        for i in range(d):
+            out[i] += g * W[j * d + i]
+
+
+@njit(cache=True, fastmath=FAST, error_model="numpy")
+def force_rop_tanh1_f32(theta, w1, b1, w2, d, H, q, v, grad, hv):
+    """force_rop_one for the one-hidden-tanh-layer shape, float32 (module docstring's recursion
+    written out: s = 1 - y^2, dz = W1 v, gz = w2 s, dgz = -2 y s dz w2)."""
+    W = theta[w1: w1 + H * d]
+    bias = theta[b1: b1 + H]
+    c = theta[w2: w2 + H]
+    gW = grad[w1: w1 + H * d]
+    gb = grad[b1: b1 + H]
+    gc = grad[w2: w2 + H]
+    if d == 1:
+        q0 = q[0]
+        v0 = v[0]
+        acc = _ZERO32
+        for j in range(H):
+            w = W[j]
+            y = tanh32(w * q0 + bias[j])
+            s = ONE32 - y * y
+            dz = w * v0
+            cj = c[j]
+            dgz = -_TWO32 * y * s * dz * cj
+            gc[j] += s * dz
+            gb[j] += dgz
+            gW[j] += dgz * q0 + s * cj * v0
+            acc += w * dgz
+        hv[0] += acc
+        return
+    for j in range(H):
+        z = bias[j]
+        dz = _ZERO32
+        for i in range(d):
+            z += W[j * d + i] * q[i]
+            dz += W[j * d + i] * v[i]
+        y = tanh32(z)
+        s = ONE32 - y * y
+        cj = c[j]
+        gz = s * cj
+        dgz = -_TWO32 * y * s * dz * cj
+        gc[j] += s * dz
+        gb[j] += dgz
+        for i in range(d):
+            gW[j * d + i] += dgz * q[i] + gz * v[i]
+            hv[i] += W[j * d + i] * dgz
+
+
 @njit(cache=True)
 def force_one(theta, w_off, b_off, sizes, acts, n_off, q, buf, out):
     """out[:] = dU/dq at one q. buf: (8, sum(sizes)) work space; rows 0-3 hold z, a, gz, ga."""
+    if theta.itemsize == 4 and is_shallow_tanh(sizes, acts):
+        force_tanh1_f32(theta, w_off[0], b_off[0], w_off[1], sizes[0], sizes[1], q, out)
+        return
     forward_one(theta, w_off, b_off, sizes, acts, n_off, q, buf[0], buf[1])
     one = buf[4, :1]  # scratch: upstream gradient 1 on the scalar U
     one[0] = 1.0
@@ -55,6 +152,9 @@ def force_rop_one(theta, w_off, b_off, sizes, acts, n_off, q, v, buf, grad, hv):
     Recomputes the forward and reverse passes (cheaper than storing them across
     a rollout) and runs their tangents; see the module docstring.
     """
+    if theta.itemsize == 4 and is_shallow_tanh(sizes, acts):
+        force_rop_tanh1_f32(theta, w_off[0], b_off[0], w_off[1], sizes[0], sizes[1], q, v, grad, hv)
+        return
     z, a, gz, ga, dz, da, dgz, dga = buf[0], buf[1], buf[2], buf[3], buf[4], buf[5], buf[6], buf[7]
     L = sizes.shape[0] - 1
     forward_one(theta, w_off, b_off, sizes, acts, n_off, q, z, a)

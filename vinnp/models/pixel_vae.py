@@ -45,7 +45,7 @@ from vinnp.dynamics.cells import CELLS, VINS, Cell
 from vinnp.layers.dense import dense_backward, dense_forward
 from vinnp.layers.losses import (
     bernoulli_nll_logits,
-    bernoulli_nll_logits_backward,
+    bernoulli_nll_logits_and_grad,
     kl_std_normal,
     kl_std_normal_backward,
     reparam_sample,
@@ -243,8 +243,9 @@ class PixelVIN:
             return np.concatenate([np.sin(q), np.cos(q)], axis=1)
         return np.ascontiguousarray(q)
 
-    def _forward(self, params, frames, eps):
-        """Negative ELBO (a float) and everything the backward needs."""
+    def _forward(self, params, frames, eps, with_grad=False):
+        """Negative ELBO (a float) and everything the backward needs (``with_grad``: the
+        likelihood's gradient on the logits too, from the same pass)."""
         params = self._check_params(params)
         y = self._check_frames(frames, params.dtype, exact=True)
         B, T, _ = y.shape
@@ -259,10 +260,14 @@ class PixelVIN:
             q = obs[:, :, 0].reshape(B * T, self.d)                # the decoder sees q_t only (Sec. 3.2)
         logits, dec_c = dense_forward(self.decoder, P["dec"], self._decoder_input(q))
         target = y.reshape(B * T, PIXELS)
-        nll = bernoulli_nll_logits(target, logits)                 # -sum_t log p(y_t | q_t)
+        g_logits = None
+        if with_grad:                                              # -sum_t log p(y_t | q_t), its gradient
+            nll, g_logits = bernoulli_nll_logits_and_grad(target, logits, 1.0 / B)
+        else:
+            nll = bernoulli_nll_logits(target, logits)
         kl = kl_std_normal(mean, log_var)                          # KL[q(x_1) || N(0, I)]
         cache = {"P": P, "target": target, "eps": eps, "mean": mean, "log_var": log_var,
-                 "enc": enc_caches, "cell": cell_c, "q": q, "logits": logits, "dec": dec_c,
+                 "enc": enc_caches, "cell": cell_c, "q": q, "logits": logits, "g_logits": g_logits, "dec": dec_c,
                  "nll": nll / B, "kl": kl / B}
         return (nll + kl) / B, cache
 
@@ -273,7 +278,7 @@ class PixelVIN:
         T = q.shape[0] // B
         grad = self.layout.zeros(mean.dtype)
         G = self.split(grad)                                       # views: backwards accumulate into them
-        g_logits = bernoulli_nll_logits_backward(cache["target"], cache["logits"], 1.0 / B)
+        g_logits = cache["g_logits"]
         g_in = dense_backward(self.decoder, P["dec"], cache["dec"], g_logits, G["dec"])
         if self.kind in CIRCLE:  # u = (sin th, cos th)
             g_q = g_in[:, :1] * np.cos(q) - g_in[:, 1:] * np.sin(q)
@@ -301,7 +306,7 @@ class PixelVIN:
 
     def loss_and_grad(self, params, frames, eps):
         """(negative ELBO, its gradient (layout.size,) in params' dtype)."""
-        value, cache = self._forward(params, frames, eps)
+        value, cache = self._forward(params, frames, eps, with_grad=True)
         return float(value), self._backward(cache)
 
     def elbo_and_grad(self, params, frames, eps):
