@@ -18,6 +18,7 @@ _COMMANDS = {
     "forecast": ("vinnp.cli.forecast", "forecast"),
     "experiment": ("vinnp.cli.experiment", "experiment"),
     "gradcheck": ("vinnp.cli.gradcheck", "gradcheck"),
+    "bench": ("vinnp.cli.bench", "bench"),
 }
 
 
