@@ -35,11 +35,14 @@ DEFAULT_MODEL = {"phase": "vin-vv", "pixels": {"pendulum": "vin-so2", "spring": 
               help="Multiple-shooting warm-up steps for VINs (at most a quarter of --steps).")
 @click.option("--data", "data_path", type=click.Path(dir_okay=False), default=None,
               help="Train on a dataset from `vinnp data` or a CSV/NPZ of your own trajectories.")
+@click.option("--device", type=click.Choice(["cpu", "cuda"]), default="cpu", show_default=True,
+              help="cuda: numba.cuda training steps (pip install -e '.[cuda]'); falls back to the CPU, "
+                   "saying why, where no GPU is usable or the model has no CUDA kernels.")
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Run directory (default runs/...).")
 @click.option("--resume", is_flag=True, help="Continue the interrupted run in --out.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def train(system, obs, model, n_traj, steps, seed, dtype, learn_mass, hidden, warmup_steps, data_path, out, resume,
-          quiet):
+def train(system, obs, model, n_traj, steps, seed, dtype, learn_mass, hidden, warmup_steps, data_path, device, out,
+          resume, quiet):
     """Train a VIN (or a baseline) on noisy phase-space data or pixels and report its forecast."""
     from vinnp.training.run import TrainingDiverged
 
@@ -59,6 +62,8 @@ def train(system, obs, model, n_traj, steps, seed, dtype, learn_mass, hidden, wa
         if obs == "pixels":
             from vinnp.training.pixels import make_pixel_config
 
+            if device != "cpu":
+                raise ValueError("--device: pixel models train on the CPU (their wide layers are BLAS products)")
             if n_traj != 25 or data_path is not None:
                 raise ValueError("--obs pixels: each run trains on one generated 6 s trajectory; "
                                  "--n-traj and --data apply to phase-space runs")
@@ -71,7 +76,7 @@ def train(system, obs, model, n_traj, steps, seed, dtype, learn_mass, hidden, wa
                 raise ValueError(f"--model: {model} is a pixel model; add --obs pixels")
             cfg = make_config(system=system, model=model, n_traj=n_traj, steps=steps, seed=seed, dtype=dtype,
                               learn_mass=learn_mass, hidden=list(hidden) or None, warmup_steps=warmup_steps,
-                              data=data_path)
+                              data=data_path, device=device)
         if out is None:
             stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
             tag = "pixels" if obs == "pixels" else f"n{n_traj}"

@@ -209,7 +209,19 @@ def _train_phase(cfg, model, params, opt, batch, data, state, start, end, marks,
             bar.update(state["step"] - start)
         # one compiled call per step where the model allows it (vinnp.training.fused), else the
         # model's loss_and_grad and Adam; either way a non-finite step changes nothing
-        fused = make_stepper(model, batch, opt)
+        fused = None
+        if cfg.get("device", "cpu") == "cuda":
+            from vinnp.cuda import available, covers, make_cuda_stepper
+
+            why = available() or (None if covers(model, opt) else
+                                  f"no CUDA kernels for {model.name} with this network")
+            if why is None:
+                fused = make_cuda_stepper(model, batch, opt)
+                log(f"training steps run on {fused.device}")
+            else:
+                log(f"--device cuda: {why}; training on the CPU")
+        if fused is None:
+            fused = make_stepper(model, batch, opt)
         while state["step"] < end:
             if fused is not None:
                 loss = fused(params)

@@ -29,6 +29,7 @@ DEFAULTS = {
     "forecast_seconds": 20.0,
     "checkpoint_every": 500,
     "data": None,
+    "device": "cpu",     # "cuda": numba.cuda steps for the models vinnp.cuda covers (the cuda extra)
 }
 STEP_CHOICES = (2000, 5000, 10000)  # Appendix C.1's search, made on validation data
 
@@ -56,6 +57,7 @@ def make_config(**overrides):
     cfg["dtype"] = str(float_dtype(cfg["dtype"]))
     cfg["hidden"] = [positive_int(h, "hidden") for h in cfg["hidden"]]
     cfg["learn_mass"] = bool(cfg["learn_mass"])
+    one_of(cfg["device"], "device", ("cpu", "cuda"))
     if cfg["learn_mass"] and cfg["model"] in ("resrnn", "nn", "hnn"):
         raise ValueError(f"learn_mass: the {cfg['model']} model has no mass matrix")
     return cfg
