@@ -102,7 +102,10 @@ def _views(layout, flat):
     return out
 
 
-_ACTS = {"identity": lambda z: z, "tanh": lambda z: jnp.tanh(z), "relu": lambda z: jnp.maximum(z, 0)}
+# jax.nn.relu, not jnp.maximum(z, 0): at z == 0 exactly (a unit whose inputs are all zero,
+# with a zero bias) maximum's gradient splits the tie (0.5), while vinnp, like jax.nn.relu and
+# PyTorch, uses 0 there.
+_ACTS = {"identity": lambda z: z, "tanh": lambda z: jnp.tanh(z), "relu": lambda z: jax.nn.relu(z)}
 
 
 def _mlp(P, prefix, net, x):

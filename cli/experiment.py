@@ -16,7 +16,9 @@ def experiment():
 @click.option("--systems", default="spring,pendulum", show_default=True)
 @click.option("--regimes", default="25,5", show_default=True, help="Training-trajectory counts.")
 @click.option("--models", default="nn,hnn,vin-sv,vin-vv", show_default=True)
-def noisy(seeds, steps, out, systems, regimes, models):
+@click.option("--dtype", type=click.Choice(["float32", "float64"]), default="float32", show_default=True,
+              help="Training precision of every run (forecasts are evaluated in float64).")
+def noisy(seeds, steps, out, systems, regimes, models, dtype):
     """Section 4.1: both systems x both regimes x {NN, HNN, VIN-SV, VIN-VV} x seeds.
 
     Finished runs inside --out are reused, and an interrupted one resumes, so
@@ -31,7 +33,7 @@ def noisy(seeds, steps, out, systems, regimes, models):
     except ValueError:
         raise ValueError(f"--regimes: expected comma-separated trajectory counts, got {regimes!r}") from None
     rows, table, seconds = run_noisy(out, seeds=seeds, steps=steps, systems=tuple(systems.split(",")),
-                                     regimes=regimes, models=tuple(models.split(",")),
+                                     regimes=regimes, models=tuple(models.split(",")), dtype=dtype,
                                      log=lambda m: click.echo(m, err=True))
     click.echo(table)
     click.echo(f"runtime: {seconds:.0f} s; results in {out}/results.json, figures {out}/*.png")

@@ -19,7 +19,7 @@ MODELS = ("nn", "hnn", "vin-sv", "vin-vv")
 
 
 def run_noisy(out, seeds=3, steps=10000, systems=SYSTEMS, regimes=REGIMES, models=MODELS, log=print,
-              progress=False):
+              progress=False, dtype="float32"):
     from vinnp.evaluation.report import forecast_rows
     from vinnp.plots.forecast import plot_forecasts
     from vinnp.training.checkpoint import load_checkpoint
@@ -33,7 +33,7 @@ def run_noisy(out, seeds=3, steps=10000, systems=SYSTEMS, regimes=REGIMES, model
             fig_rows = []
             for model in models:
                 for seed in range(seeds):
-                    cfg = make_config(system=system, model=model, n_traj=n_traj, steps=steps, seed=seed)
+                    cfg = make_config(system=system, model=model, n_traj=n_traj, steps=steps, seed=seed, dtype=dtype)
                     run_dir = os.path.join(out, "runs", f"{system}-n{n_traj}-{model}-s{seed}")
                     if os.path.exists(os.path.join(run_dir, "metrics.json")):
                         with open(os.path.join(run_dir, "metrics.json")) as fh:
@@ -51,7 +51,7 @@ def run_noisy(out, seeds=3, steps=10000, systems=SYSTEMS, regimes=REGIMES, model
                 # the first seed's forecasts, a row per model, for the figure
                 model_obj, params, _ = load_checkpoint(os.path.join(out, "runs", f"{system}-n{n_traj}-{model}-s0",
                                                                     "model.npz"))
-                cfg0 = make_config(system=system, model=model, n_traj=n_traj, steps=steps, seed=0)
+                cfg0 = make_config(system=system, model=model, n_traj=n_traj, steps=steps, seed=0, dtype=dtype)
                 _, row, t = forecast_rows(model_obj, params, prepare_data(cfg0), cfg0)
                 fig_rows.append(row)
             plot_forecasts(os.path.join(out, f"{system}-n{n_traj}.png"), fig_rows, t,
