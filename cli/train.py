@@ -123,13 +123,14 @@ def _report(metrics, out, seconds):
 def evaluate(run_dir):
     """Recompute metrics.json and the figures of a finished run."""
     from vinnp.io import load_json
-    from vinnp.training.run import finish_run
 
     cfg = load_json(os.path.join(run_dir, "config.json"), "config.json")
     if not os.path.exists(os.path.join(run_dir, "checkpoint.npz")):
         raise ValueError(f"RUN_DIR: {run_dir!r} has no checkpoint.npz")
     t0 = time.time()
     if cfg.get("obs") == "pixels":
-        from vinnp.training.pixels import finish_pixels as finish_run
-    metrics = finish_run(run_dir, cfg, log=lambda msg: click.echo(msg, err=True))
+        from vinnp.training.pixels import finish_pixels as finish
+    else:
+        from vinnp.training.run import finish_run as finish
+    metrics = finish(run_dir, cfg, log=lambda msg: click.echo(msg, err=True))
     _report(metrics, run_dir, time.time() - t0)

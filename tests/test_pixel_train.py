@@ -149,3 +149,7 @@ def test_cli_forecast_refuses_a_pixel_model(tmp_path):
     train_pixels(cfg, str(tmp_path / "run"), progress=False)
     r = _cli("forecast", str(tmp_path / "run"), "--q0", "0.1", "--p0", "0", "--steps", "3")
     assert r.returncode == 2 and "holds a pixel model" in r.stderr and r.stderr.count("\n") == 1, r.stderr
+    before = load_json(tmp_path / "run" / "metrics.json")
+    r = _cli("evaluate", str(tmp_path / "run"))  # a pixel run's metrics are recomputed the same
+    assert r.returncode == 0 and "log-likelihood" in r.stdout, r.stderr
+    assert load_json(tmp_path / "run" / "metrics.json")["rmse"] == before["rmse"]

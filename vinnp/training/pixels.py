@@ -25,7 +25,7 @@ import sys
 import numpy as np
 
 from vinnp.checks import float_dtype, one_of, positive_float, positive_int
-from vinnp.io import load_json, save_json
+from vinnp.io import save_json
 from vinnp.models.pixel_vae import CIRCLE, PIXEL_MODELS, STATIC, PixelVIN
 from vinnp.training.adam import Adam
 from vinnp.training.checkpoint import load_checkpoint, save_checkpoint
@@ -131,13 +131,9 @@ def check_pixel_model(model, path):
 
 def train_pixels(cfg, run_dir, resume=False, progress=True, log=None):
     """Train (or resume) the pixel run in ``run_dir``; returns the final metrics dict."""
-    log = log or (lambda msg: print(msg, file=sys.stderr))
-    ckpt_path = os.path.join(run_dir, "checkpoint.npz")
-    if resume:
-        cfg = load_json(os.path.join(run_dir, "config.json"), "config.json")
-    else:
-        os.makedirs(run_dir, exist_ok=True)
-        save_json(os.path.join(run_dir, "config.json"), cfg)
+    from vinnp.training.run import open_run
+
+    cfg, ckpt_path, log = open_run(cfg, run_dir, resume, log)
     dtype = np.dtype(cfg["dtype"])
     data = prepare_pixel_data(cfg)
     frames = data["windows"].astype(dtype)

@@ -119,15 +119,21 @@ def stuck_ratio(model, params, batch):
     return model.noise_std(params) ** 2 / float(np.var(y))
 
 
-def train_run(cfg, run_dir, resume=False, progress=True, log=None):
-    """Train (or resume) the run in ``run_dir``; returns the final metrics dict."""
+def open_run(cfg, run_dir, resume, log):
+    """(config, checkpoint path, log) of a run: the config is read back from ``run_dir`` when
+    resuming, else written there first, so that the folder always says how to repeat the run."""
     log = log or (lambda msg: print(msg, file=sys.stderr))
-    ckpt_path = os.path.join(run_dir, "checkpoint.npz")
     if resume:
         cfg = load_json(os.path.join(run_dir, "config.json"), "config.json")
     else:
         os.makedirs(run_dir, exist_ok=True)
         save_json(os.path.join(run_dir, "config.json"), cfg)
+    return cfg, os.path.join(run_dir, "checkpoint.npz"), log
+
+
+def train_run(cfg, run_dir, resume=False, progress=True, log=None):
+    """Train (or resume) the run in ``run_dir``; returns the final metrics dict."""
+    cfg, ckpt_path, log = open_run(cfg, run_dir, resume, log)
     dtype = np.dtype(cfg["dtype"])
     data = prepare_data(cfg)
     phases = build_phases(cfg, data)
