@@ -235,18 +235,23 @@ def hand_minv(ell, d):
     return L @ L.T
 
 
+def known_potential_cell(kind, system, h):
+    """A cell carrying a known potential, with the force and M^-1 a textbook scheme uses:
+    the pendulum, the unit spring, or a 2-d spring with a learned-form (set) mass."""
+    if system == "pendulum":
+        cell, layout, params = pendulum_cell(kind, h)
+        return cell, layout, params, pendulum_force, np.eye(1)
+    d = 2 if system == "spring-2d-mass" else 1
+    cell, layout, params = spring_cell(kind, h, d=d, learn_mass=True)
+    ell = np.array([0.3, -0.4, -0.2])[: d * (d + 1) // 2]
+    layout.view(params, "cell.mass.L")[...] = ell
+    return cell, layout, params, spring_force, hand_minv(ell, d)
+
+
 @pytest.mark.parametrize("system", ["spring", "pendulum", "spring-2d-mass"])
 def test_vin_sv_is_textbook_stormer_verlet(system):
     h, T = 0.1, 200
-    if system == "pendulum":
-        cell, layout, params = pendulum_cell("vin-sv", h)
-        force, minv = pendulum_force, np.eye(1)
-    else:
-        d = 2 if system == "spring-2d-mass" else 1
-        cell, layout, params = spring_cell("vin-sv", h, d=d, learn_mass=True)
-        ell = np.array([0.3, -0.4, -0.2])[: d * (d + 1) // 2]
-        layout.view(params, "cell.mass.L")[...] = ell
-        force, minv = spring_force, hand_minv(ell, d)
+    cell, layout, params, force, minv = known_potential_cell("vin-sv", system, h)
     d = cell.dim
     q0 = np.array([[0.3] * d, [1.0] * d, [2.5] * d])[:, :d] * np.linspace(1, 0.8, d)
     q1 = q0 + 0.05
@@ -264,15 +269,7 @@ def test_vin_sv_is_textbook_stormer_verlet(system):
 @pytest.mark.parametrize("system", ["spring", "pendulum", "spring-2d-mass"])
 def test_vin_vv_is_textbook_velocity_verlet(system):
     h, T = 0.1, 200
-    if system == "pendulum":
-        cell, layout, params = pendulum_cell("vin-vv", h)
-        force, minv = pendulum_force, np.eye(1)
-    else:
-        d = 2 if system == "spring-2d-mass" else 1
-        cell, layout, params = spring_cell("vin-vv", h, d=d, learn_mass=True)
-        ell = np.array([0.3, -0.4, -0.2])[: d * (d + 1) // 2]
-        layout.view(params, "cell.mass.L")[...] = ell
-        force, minv = spring_force, hand_minv(ell, d)
+    cell, layout, params, force, minv = known_potential_cell("vin-vv", system, h)
     d = cell.dim
     q = np.array([[0.3], [1.0], [2.5]]) * np.ones((1, d))
     p = np.array([[0.0], [0.5], [-1.0]]) * np.ones((1, d))

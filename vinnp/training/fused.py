@@ -42,6 +42,19 @@ def _adam(theta, grad, m, v, k):
     return True
 
 
+@njit(cache=True)
+def _reduce_and_update(theta, grad, p_grad, lv_off, d_lv, loss, adam_m, adam_v, adam_k):
+    """The common end of both steps: add the chunks' gradients in a fixed order (the result
+    does not depend on the thread count), the log-variance's own term, then Adam. ``grad``
+    arrives zeroed or holding what the caller wrote straight into it (the x_1 gradients)."""
+    for c in range(p_grad.shape[0]):
+        grad += p_grad[c]
+    grad[lv_off] += d_lv
+    if not _adam(theta, grad, adam_m, adam_v, adam_k):
+        return math.nan
+    return loss
+
+
 @njit(cache=True, parallel=True)
 def _vin_step(kind, theta, w_off, b_off, sizes, acts, n_off, minv, mm, h, x1_off, lv_off, y, obs, F, g_obs,
               grad, p_grad, bufs, work, gmass, adam_m, adam_v, adam_k):
@@ -89,12 +102,7 @@ def _vin_step(kind, theta, w_off, b_off, sizes, acts, n_off, minv, mm, h, x1_off
                                  buf, work[c, 1, :T], work[c, 2, :T], work[c, 3, :T], work[c, 0, 0], pg,
                                  gmass[c, 0], g_x1[b])
         gmass[c] = 0.0
-    for c in range(nchunk):
-        grad += p_grad[c]
-    grad[lv_off] += 0.5 - 0.5 * inv * ss / N
-    if not _adam(theta, grad, adam_m, adam_v, adam_k):
-        return math.nan
-    return loss
+    return _reduce_and_update(theta, grad, p_grad, lv_off, 0.5 - 0.5 * inv * ss / N, loss, adam_m, adam_v, adam_k)
 
 
 @njit(cache=True, parallel=True)
@@ -134,12 +142,7 @@ def _hnn_step(theta, w_off, b_off, sizes, acts, n_off, lv_off, x, y, grad, p_gra
     if not math.isfinite(loss):
         return math.nan
     grad[:] = 0.0
-    for c in range(nchunk):
-        grad += p_grad[c]
-    grad[lv_off] += 0.5 - 0.5 * inv * ss / M
-    if not _adam(theta, grad, adam_m, adam_v, adam_k):
-        return math.nan
-    return loss
+    return _reduce_and_update(theta, grad, p_grad, lv_off, 0.5 - 0.5 * inv * ss / M, loss, adam_m, adam_v, adam_k)
 
 
 class Stepper:
