@@ -41,7 +41,7 @@ def noisy(seeds, steps, out, systems, regimes, models, dtype):
 
 @experiment.command()
 @click.option("--trials", type=int, default=3, show_default=True, help="Randomised trials (the paper: 10).")
-@click.option("--steps", type=int, default=3000, show_default=True,
+@click.option("--steps", type=int, default=6000, show_default=True,
               help="Adam steps per run (batches of 50 windows: about one epoch each).")
 @click.option("--out", type=click.Path(file_okay=False), default="runs/experiment-pixels", show_default=True)
 @click.option("--systems", default="pendulum,spring", show_default=True)

@@ -25,7 +25,7 @@ DEFAULT_MODEL = {"phase": "vin-vv", "pixels": {"pendulum": "vin-so2", "spring": 
               help="Training trajectories (25: moderate regime, 5: low-data regime).")
 @click.option("--steps", type=int, default=None,
               help="Adam steps (default 10000; validation picks the best of 2000/5000/10000 up to this). "
-                   "Pixels: default 3000, the best training ELBO is kept.")
+                   "Pixels: default 6000 (Appendix C.2), the best training ELBO is kept.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--dtype", type=click.Choice(["float64", "float32"]), default=None,
               help="Training precision (default float32; forecasts are evaluated in float64).")

@@ -119,6 +119,23 @@ def test_inside_a_model_vector_accumulates_and_skips_dx():
     close(dx, mlp.backward(net, params[5:], x, g)[1])
 
 
+@given(networks(), st.sampled_from([np.float32, np.float64]))
+def test_overwriting_equals_accumulating_into_zeros(case, dtype):
+    """accumulate=False writes the network's slice (whatever it held) and nothing else; the
+    result is bit-for-bit the += into a zero buffer, and dx is unchanged."""
+    net, params, x, g, _ = build(case)
+    params, x, g = params.astype(dtype), x.astype(dtype), g.astype(dtype)
+    layout = Layout.join([("a", Layout([("w", (3,))])), ("net", net.layout())])
+    flat = np.concatenate([np.ones(3, dtype), params])
+    _, cache = dense_forward(net, flat, x, layout, "net")
+    added = np.zeros_like(flat)
+    dx_added = dense_backward(net, flat, cache, g, added, layout, "net")
+    written = np.full_like(flat, 5.0)
+    dx_written = dense_backward(net, flat, cache, g, written, layout, "net", accumulate=False)
+    assert np.all(written[:3] == 5.0)
+    assert np.array_equal(written[3:], added[3:]) and np.array_equal(dx_written, dx_added)
+
+
 def test_registered_blocks_pass():
     blocks = gradcheck_blocks(np.random.default_rng(0))
     assert sorted(b.name for b in blocks) == sorted(f"dense[{a}]" for a in ACTIVATIONS)

@@ -51,8 +51,10 @@ def test_phase_points_of_each_state_convention():
     mean = np.array([[0.1, 0.3]])
     assert np.allclose(phase_point(PixelVIN("vin-vv", 2, 1, enc_hidden=2, dec_hidden=2, dyn_hidden=2), mean),
                        [[0.1, 0.3]])
-    sv = PixelVIN("vin-sv", 2, 1, enc_hidden=2, dec_hidden=2, dyn_hidden=2)  # h = 1: (q1, q1 - q0)
-    assert np.allclose(phase_point(sv, mean), [[0.3, 0.2]])
+    sv = PixelVIN("vin-sv", 2, 1, enc_hidden=2, dec_hidden=2, dyn_hidden=2)  # x_1 = (q1, v1) itself
+    assert np.allclose(phase_point(sv, mean), [[0.1, 0.3]])
+    sv_state = PixelVIN("vin-sv", 2, 1, h=1.0, enc_hidden=2, dec_hidden=2, dyn_hidden=2, x1_coords="state")
+    assert np.allclose(phase_point(sv_state, mean), [[0.3, 0.2]])  # (q0, q1) -> (q1, (q1 - q0) / h)
     so2 = PixelVIN("vin-so2", 2, 1, enc_hidden=2, dec_hidden=2, dyn_hidden=2)  # h = 0.1, wrapped difference
     assert np.allclose(phase_point(so2, np.array([[3.1, -3.1]])), [[-3.1, (2 * np.pi - 6.2) / 0.1]])
     lg = PixelVIN("lg-vae", 1, 1, enc_hidden=2, dec_hidden=2)
@@ -122,6 +124,11 @@ def test_experiment_end_to_end_at_toy_widths(tmp_path):
     rows2, _, _ = run_pixels(out, trials=2, steps=3, log=lambda m: None, **TINY)
     assert rows2 == rows
     assert os.path.getmtime(os.path.join(out, "runs", "spring-vin-sv-t1", "model.npz")) == before
+    # runs made with other settings are not passed off as the new command's
+    with pytest.raises(ValueError, match=r"--out: .*pendulum-resrnn-t0 holds a run made with other settings: "
+                                         r"steps 3 \(now 4\)"):
+        run_pixels(out, trials=2, steps=4, log=lambda m: None, **TINY)
+    assert os.path.getmtime(os.path.join(out, "runs", "spring-vin-sv-t1", "model.npz")) == before
 
 
 def _cli(*args, cwd=None):
@@ -153,3 +160,22 @@ def test_cli_forecast_refuses_a_pixel_model(tmp_path):
     r = _cli("evaluate", str(tmp_path / "run"))  # a pixel run's metrics are recomputed the same
     assert r.returncode == 0 and "log-likelihood" in r.stdout, r.stderr
     assert load_json(tmp_path / "run" / "metrics.json")["rmse"] == before["rmse"]
+
+
+def test_resume_refuses_a_checkpoint_of_another_model(tmp_path):
+    """config.json keeps h and x1_coords null where defaults were taken; if what they resolve to
+    changes, the checkpoint (which records the model) is not continued as a different model."""
+    import json
+
+    run = tmp_path / "run"
+    cfg = make_pixel_config(system="spring", model="vin-sv", steps=4, **TINY)
+    train_pixels(cfg, str(run), progress=False)
+    saved = json.loads((run / "config.json").read_text())
+    assert saved["h"] is None and saved["x1_coords"] is None
+    saved.update(steps=6, h=1.0, x1_coords="state")  # what a run made under the old defaults meant
+    (run / "config.json").write_text(json.dumps(saved))
+    before = (run / "checkpoint.npz").read_bytes()
+    with pytest.raises(ValueError, match=r"checkpoint: .* holds a model built with other settings: "
+                                         r"h 0.1 \(now 1.0\), x1_coords 'velocity' \(now 'state'\)"):
+        train_pixels(None, str(run), resume=True, progress=False)
+    assert (run / "checkpoint.npz").read_bytes() == before

@@ -47,6 +47,44 @@ def test_elbo_gradient_matches_central_differences(kind):
     assert not bad, bad
 
 
+@pytest.mark.parametrize("kind, coords", [("vin-sv", "state"), ("vin-so2", "velocity")])
+def test_elbo_gradient_in_the_other_coordinates_of_x1(kind, coords):
+    """The defaults (vin-sv: velocity, vin-so2: state) are checked above; here the other choice."""
+    rng = np.random.default_rng(11)
+    model, params, frames, eps = gradcheck_model(kind, rng, x1_coords=coords)
+    assert model.config["x1_coords"] == coords
+    value = model.loss(params, frames, eps)
+    rows = gradcheck(lambda p: model.loss(p, frames, eps), lambda p: model.loss_and_grad(p, frames, eps),
+                     params, model.layout, rng=rng, max_entries=8, floor=fd_floor(value))
+    bad = [r for r in rows if not r["ok"]]
+    assert not bad, bad
+
+
+def test_velocity_coordinates_start_the_cell_at_the_backward_difference():
+    """x_1 = (q_1, v_1) is the state (q_1 - h v_1, q_1), and the init starts every window at rest."""
+    rng = np.random.default_rng(5)
+    vel = PixelVIN("vin-sv", 4, 1, h=0.3, enc_hidden=6, lstm_hidden=4, dec_hidden=5, dyn_hidden=5)
+    st = PixelVIN("vin-sv", 4, 1, h=0.3, enc_hidden=6, lstm_hidden=4, dec_hidden=5, dyn_hidden=5,
+                  x1_coords="state")
+    assert vel.config["x1_coords"] == "velocity" and vel.layout == st.layout
+    z = rng.standard_normal((3, 2))
+    x = vel.initial_state(z)
+    assert np.allclose(x[:, 0, 0], z[:, 0] - 0.3 * z[:, 1]) and np.array_equal(x[:, 1, 0], z[:, 0])
+    params = vel.init(rng)
+    frames = rng.uniform(size=(3, 4, 28, 28))
+    mean, _ = vel.encode(params, frames)
+    assert np.all(mean[:, 1] == 0.0)  # zero velocity rows, zero bias: at rest
+    q, _ = vel.forecast_latent(params, frames, 2)
+    assert np.allclose(q[:, 0, 0], mean[:, 0])  # at rest at q_1: the rollout's first position is q_1
+
+
+def test_checkpoints_without_x1_coords_read_as_state():
+    model = PixelVIN("vin-sv", 4, 1, enc_hidden=6, lstm_hidden=4, dec_hidden=5, dyn_hidden=5)
+    old = {k: v for k, v in model.to_json().items() if k != "x1_coords"}
+    assert PixelVIN.from_json(old).config["x1_coords"] == "state"
+    assert PixelVIN.from_json(model.to_json()).config == model.config
+
+
 def test_gradcheck_blocks_cover_every_model():
     blocks = gradcheck_blocks(np.random.default_rng(0))
     assert [b.name for b in blocks] == [f"pixel-vae[{k}]" for k in PIXEL_MODELS]
@@ -184,6 +222,8 @@ def test_bad_inputs_name_the_argument():
         (lambda: PixelVIN("lstm", 4), "kind: expected one of"),
         (lambda: PixelVIN("vin-sv", 0), "window"),
         (lambda: PixelVIN("vin-sv", 4, h=-1.0), "h: expected a number > 0"),
+        (lambda: PixelVIN("vin-sv", 4, x1_coords="polar"), "x1_coords: expected one of"),
+        (lambda: PixelVIN("vin-vv", 4, x1_coords="velocity"), "x1_coords: only vin-sv and vin-so2"),
     ]
     for call, match in cases:
         with pytest.raises(ValueError, match=match):

@@ -219,3 +219,18 @@ def test_ctrl_c_checkpoints_the_current_step_and_resumes_exactly(tmp_path, monke
     _, p_full, _ = load_checkpoint(str(tmp_path / "full" / "model.npz"))
     _, p_cut, _ = load_checkpoint(str(tmp_path / "cut" / "model.npz"))
     assert np.array_equal(p_full, p_cut)
+
+
+def test_experiments_reuse_only_runs_made_with_the_same_settings(tmp_path):
+    """`vinnp experiment` reuses a finished run only if its config.json is the new run's config."""
+    from vinnp.io import save_json
+    from vinnp.training.run import check_reuse
+
+    cfg = make_config(system="spring", model="vin-vv", steps=2000, seed=1)
+    check_reuse(cfg, str(tmp_path / "none"))  # nothing there yet: nothing to check
+    save_json(tmp_path / "config.json", cfg)
+    check_reuse(make_config(system="spring", model="vin-vv", steps=2000, seed=1), str(tmp_path))
+    with pytest.raises(ValueError, match=r"holds a run made with other settings: dtype 'float32' "
+                                         r"\(now 'float64'\), steps 2000 \(now 10000\); use another --out"):
+        check_reuse(make_config(system="spring", model="vin-vv", steps=10000, seed=1, dtype="float64"),
+                    str(tmp_path))

@@ -23,7 +23,7 @@ def run_noisy(out, seeds=3, steps=10000, systems=SYSTEMS, regimes=REGIMES, model
     from vinnp.evaluation.report import forecast_rows
     from vinnp.plots.forecast import plot_forecasts
     from vinnp.training.checkpoint import load_checkpoint
-    from vinnp.training.run import train_run
+    from vinnp.training.run import check_reuse, train_run
     from vinnp.training.setup import make_config, prepare_data
 
     t0 = time.time()
@@ -35,6 +35,7 @@ def run_noisy(out, seeds=3, steps=10000, systems=SYSTEMS, regimes=REGIMES, model
                 for seed in range(seeds):
                     cfg = make_config(system=system, model=model, n_traj=n_traj, steps=steps, seed=seed, dtype=dtype)
                     run_dir = os.path.join(out, "runs", f"{system}-n{n_traj}-{model}-s{seed}")
+                    check_reuse(cfg, run_dir)
                     if os.path.exists(os.path.join(run_dir, "metrics.json")):
                         with open(os.path.join(run_dir, "metrics.json")) as fh:
                             m = json.load(fh)

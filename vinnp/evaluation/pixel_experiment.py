@@ -28,13 +28,18 @@ def _run_name(system, model, trial, learn_mass=False):
 
 def _run(out, system, model, trial, steps, learn_mass, log, progress, overrides):
     """Train one run (or reuse a finished one; resume an interrupted one) -> (metrics, run_dir)."""
-    from vinnp.training.pixels import make_pixel_config, train_pixels
+    from vinnp.training.checkpoint import load_checkpoint
+    from vinnp.training.pixels import check_same_model, make_pixel_config, train_pixels
+    from vinnp.training.run import check_reuse
 
     run_dir = os.path.join(out, "runs", _run_name(system, model, trial, learn_mass))
+    cfg = make_pixel_config(system=system, model=model, seed=trial, steps=steps, learn_mass=learn_mass, **overrides)
+    check_reuse(cfg, run_dir)
     metrics_path = os.path.join(run_dir, "metrics.json")
     if os.path.exists(metrics_path):
+        model_path = os.path.join(run_dir, "model.npz")
+        check_same_model(cfg, load_checkpoint(model_path)[0], model_path)
         return load_json(metrics_path, "metrics.json"), run_dir
-    cfg = make_pixel_config(system=system, model=model, seed=trial, steps=steps, learn_mass=learn_mass, **overrides)
     resume = os.path.exists(os.path.join(run_dir, "checkpoint.npz"))
     return train_pixels(cfg, run_dir, resume=resume, progress=progress, log=log), run_dir
 
@@ -49,7 +54,7 @@ def _load(run_dir):
     return check_pixel_model(model, path), params, cfg, prepare_pixel_data(cfg)
 
 
-def run_pixels(out, trials=3, steps=3000, systems=("pendulum", "spring"), embeddings=True, log=print,
+def run_pixels(out, trials=3, steps=6000, systems=("pendulum", "spring"), embeddings=True, log=print,
                progress=False, **overrides):
     """Every run, then results.json (rows system, model, trial, rmse, loglik), results.md and the figures.
 

@@ -44,9 +44,10 @@ def forecast_frames(model, params, frames, n_frames):
 def phase_point(model, mean):
     """Posterior means of x_1 (N, x_dim) -> points (N, 2) of the plane Figures 5-6 draw.
 
-    vin-vv, resrnn, dvae: (q_1, p_1) as they are. vin-sv and vin-so2 carry two
-    positions (q_0, q_1): (q_1, (q_1 - q_0) / h), the finite-difference velocity
-    of eq. (6) (wrapped to (-pi, pi] for the angle). vae: its plane z. lg-vae:
+    vin-vv, resrnn, dvae: (q_1, p_1) as they are. vin-sv and vin-so2 start from two
+    positions (q_0, q_1) (``model.initial_state`` of the encoder's coordinates):
+    (q_1, (q_1 - q_0) / h), the finite-difference velocity of eq. (6) (wrapped to
+    (-pi, pi] for the angle); in velocity coordinates that is (q_1, v_1) itself. vae: its plane z. lg-vae:
     the point (sin th, cos th) of the circle its decoder reads.
     """
     d = model.d
@@ -54,13 +55,14 @@ def phase_point(model, mean):
         return mean[:, :2] if d >= 2 else np.concatenate([mean, np.zeros_like(mean)], axis=1)
     if model.kind == "lg-vae":
         return np.concatenate([np.sin(mean), np.cos(mean)], axis=1)
-    q0, q1 = mean[:, 0], mean[:, d]
     if model.kind in ("vin-sv", "vin-so2"):
+        x = model.initial_state(mean)
+        q0, q1 = x[:, 0, 0], x[:, 1, 0]
         dq = q1 - q0
         if model.kind == "vin-so2":
             dq = np.angle(np.exp(1j * dq))
         return np.stack([q1, dq / model.h], axis=1)
-    return np.stack([q0, q1], axis=1)
+    return np.stack([mean[:, 0], mean[:, d]], axis=1)
 
 
 def embed(model, params, frames):

@@ -17,7 +17,7 @@ The elementwise maths is a small Numba kernel calling the very ``act`` /
 ``act_d1`` that the per-sample kernels use, so the two paths share one
 definition of every activation. No state is kept between calls: the forward
 returns a cache, the backward consumes it and accumulates (+=) into the flat
-gradient buffer.
+gradient buffer, or overwrites the network's entries (``accumulate=False``).
 """
 
 from dataclasses import dataclass
@@ -121,7 +121,7 @@ def dense_forward(mlp, params, x, layout=None, prefix=""):
     return a, DenseCache(acts, zs)
 
 
-def dense_backward(mlp, params, cache, g_out, grad, layout=None, prefix="", need_dx=True):
+def dense_backward(mlp, params, cache, g_out, grad, layout=None, prefix="", need_dx=True, accumulate=True):
     """Reverse pass of :func:`dense_forward` for the scalar sum(g_out * y).
 
     Parameters
@@ -130,9 +130,13 @@ def dense_backward(mlp, params, cache, g_out, grad, layout=None, prefix="", need
     cache : the :class:`DenseCache` it returned.
     g_out : (B, nL) dLoss/dy, params' dtype.
     grad : (layout.size,) gradient buffer, params' dtype; the parameter gradient
-        is **added** to it (zero it yourself).
+        is **added** to it (zero it yourself), or written over it (``accumulate``).
     need_dx : if False the input gradient is not formed (it costs one more
         matrix product, as big as the first layer's forward) and None is returned.
+    accumulate : True adds into ``grad``; False overwrites the network's entries,
+        letting BLAS write each weight gradient straight into the buffer (no
+        (n_l, n_{l-1}) temporary and no extra pass over it: 1000 x 1000 for the
+        pixel layers). Only for a buffer that holds nothing else for them yet.
 
     Returns
     -------
@@ -160,8 +164,13 @@ def dense_backward(mlp, params, cache, g_out, grad, layout=None, prefix="", need
             gz = np.empty_like(z)
             _activate_backward(c, z.reshape(-1), a.reshape(-1), np.ascontiguousarray(g).reshape(-1),
                                gz.reshape(-1))
-        layout.view(grad, f"{p}W{l}")[...] += gz.T @ cache.a[l - 1]
-        layout.view(grad, f"{p}b{l}")[...] += gz.sum(axis=0)
+        gW, gb = layout.view(grad, f"{p}W{l}"), layout.view(grad, f"{p}b{l}")
+        if accumulate:
+            gW += gz.T @ cache.a[l - 1]
+            gb += gz.sum(axis=0)
+        else:
+            np.matmul(gz.T, cache.a[l - 1], out=gW)
+            np.sum(gz, axis=0, out=gb)
         if l > 1 or need_dx:
             g = gz @ weights[l - 1][0]
     return g if need_dx else None

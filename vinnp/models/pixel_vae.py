@@ -18,24 +18,46 @@ and its gradient is written by hand end to end: decoder -> rollout BPTT ->
 reparameterisation -> head -> LSTM BPTT -> encoder. Paper widths are E = D =
 1000, H = 50, a 1000-unit tanh dynamics network, depth T = 10.
 
-The state x_1 is the cell's own (see :mod:`vinnp.dynamics.cells`): (q_0, q_1)
-for vin-sv, (th_0, th_1) for vin-so2, (q_1, p_1) for vin-vv and resrnn; its
-2d numbers are flattened as x_1.reshape(2d) in ``eps``, ``mean``, ``log_var``.
+The cell's state (see :mod:`vinnp.dynamics.cells`) is (q_0, q_1) for vin-sv,
+(th_0, th_1) for vin-so2, (q_1, p_1) for vin-vv and resrnn; x_1 is that state,
+or (q_1, v_1) for vin-sv (see "Coordinates of q(x_1)" below). Its 2d numbers
+are flattened as x_1.reshape(2d) in ``eps``, ``mean``, ``log_var``.
 The decoder reads q_t (d numbers), or (sin th_t, cos th_t) for vin-so2, so
 that it sees the angle as a point of the circle.
 
 Step size. Appendix C.2 uses h = 1.0 in latent space, the default here for
-vin-sv, vin-vv and resrnn. For vin-so2 the default is h = 0.1, the frame
-interval in seconds (10 Hz, as in Figure 7). The SO(2) update adds
-h^2 M^{-1} r(th_t) to sin(dth) every step, and asin needs the running sum to
-stay inside [-1, 1] over the whole window: |s_1 + h^2 sum_t r(th_t)| < 1. A
-fresh r does not oscillate like the true force, so its increments add up:
-with |r| ~ 1-2 and T = 10 this asks for h^2 well below 0.05-0.1. With h = 1
-the sine saturates within a step or two and every clipped step passes no
-gradient; h = 0.1 leaves a wide margin, and the true pendulum lies in the
-family at a natural scale (r = -(g/l) sin th, g/l = 9.81, |h^2 r| <= 0.1 per
-step; the frames' |dth| per step is ~0.2 rad). With a fixed mass, h only
-rescales r's output layer, so no model is lost by the choice.
+vin-vv and resrnn. For vin-sv and vin-so2 the default is h = 0.1, the frame
+interval in seconds (10 Hz, as in Figure 7). With a fixed mass h only rescales
+the force term h^2 M^{-1} dU/dq of eqs. (6) and (11), so no model is lost by
+the choice; what changes is where training starts:
+
+* SO(2) adds h^2 M^{-1} r(th_t) to sin(dth) every step, and asin needs the
+  running sum to stay inside [-1, 1] over the whole window:
+  |s_1 + h^2 sum_t r(th_t)| < 1. A fresh r does not oscillate like the true
+  force, so its increments add up: with |r| ~ 1-2 and T = 10 this asks for h^2
+  well below 0.05-0.1. With h = 1 the sine saturates within a step or two and
+  every clipped step passes no gradient; h = 0.1 leaves a wide margin, and the
+  true pendulum lies in the family at a natural scale (r = -(g/l) sin th,
+  g/l = 9.81, |h^2 r| <= 0.1 per step; the frames' |dth| per step is ~0.2 rad).
+* SV: a fresh 1000-unit tanh potential has a curvature of order 1, so with
+  h = 1 its latent oscillator turns in a few frames, while the spring of the
+  frames (omega = 1 rad/s, 10 Hz) turns 0.1 rad per frame: training has to
+  shrink the force a hundredfold first. With h = 0.1 the fresh network's scale
+  is already the spring's. Measured on trial 0 of the mass-spring (1000 steps,
+  x_1 in velocity coordinates): best training ELBO -102 with h = 0.1 against
+  -179 with h = 1.
+
+Coordinates of q(x_1). The state of vin-sv and vin-so2 is two positions
+(q_0, q_1); a diagonal Gaussian over them draws q_0 and q_1 independently, so a
+posterior spread s in position is a spread ~ sqrt(2) s / h in the velocity
+(q_1 - q_0) / h, which the rollout turns into a different orbit. Matching the
+frames then needs s << h, which the KL term to N(0, I) resists. With
+``x1_coords="velocity"`` (the default for vin-sv) the encoder's Gaussian is over
+(q_1, v_1) instead and the state is (q_1 - h v_1, q_1): position and velocity
+get their own spreads, and the prior N(0, I) is over position and velocity, as
+for VV's (q_1, p_1). On trial 0 of the mass-spring (h = 0.1, 1000 steps) the
+best training ELBO went from -132 to -102. ``"state"`` keeps the cell's own
+coordinates (vin-so2's default: its pendulum runs were measured that way).
 """
 
 import numpy as np
@@ -57,7 +79,9 @@ from vinnp.params import Layout
 
 IMAGE_SIZE = 28
 PIXELS = IMAGE_SIZE * IMAGE_SIZE
-DEFAULT_H = {"vin-so2": 0.1}  # every other cell: 1.0, Appendix C.2
+DEFAULT_H = {"vin-so2": 0.1, "vin-sv": 0.1}  # every other cell: 1.0, Appendix C.2
+TWO_POSITIONS = ("vin-sv", "vin-so2")  # cells whose state is (q_0, q_1)
+DEFAULT_COORDS = {"vin-sv": "velocity"}  # see the module notes, "Coordinates of q(x_1)"
 # The embedding baselines of Figure 5 beside the dynamics cells: "dvae" rolls x_1 forward
 # with a free-form network x_{t+1} = f(x_t) (vinnp.dynamics.freeform); "vae" and "lg-vae"
 # are static, one frame per window and no dynamics: "vae" in R^d, "lg-vae" an angle whose
@@ -84,14 +108,16 @@ class PixelVIN:
     window : T, the depth of the rollout and the number of frames per window (1 for
         the static models, which embed each frame on its own).
     latent_dim : d, the configuration dimension (must be 1 for vin-so2 and lg-vae).
-    h : step size in latent space (default 1.0; 0.1 for vin-so2, see the module notes).
+    h : step size in latent space (default 1.0; 0.1 for vin-sv and vin-so2, see the module notes).
+    x1_coords : "state" (q(x_1) over the cell's state) or "velocity" (over (q_1, v_1), vin-sv
+        and vin-so2 only); default "velocity" for vin-sv, else "state" (module notes).
     enc_hidden, lstm_hidden, dec_hidden : E, H, D (paper: 1000, 50, 1000).
     dyn_hidden : hidden widths of the dynamics network (paper: 1000, tanh).
     learn_mass : learn M^{-1} = L L^T in the VIN cells.
     """
 
     def __init__(self, kind, window, latent_dim=1, h=None, enc_hidden=1000, lstm_hidden=50,
-                 dec_hidden=1000, dyn_hidden=(1000,), learn_mass=False):
+                 dec_hidden=1000, dyn_hidden=(1000,), learn_mass=False, x1_coords=None):
         self.kind = one_of(kind, "kind", PIXEL_MODELS)
         self.T = positive_int(window, "window")
         self.d = positive_int(latent_dim, "latent_dim")
@@ -100,6 +126,11 @@ class PixelVIN:
         if kind in STATIC and self.T != 1:
             raise ValueError(f"window: the static {kind} embeds single frames, so window must be 1, got {self.T}")
         h = DEFAULT_H.get(kind, 1.0) if h is None else positive_float(h, "h")
+        x1_coords = DEFAULT_COORDS.get(kind, "state") if x1_coords is None else one_of(
+            x1_coords, "x1_coords", ("state", "velocity"))
+        if x1_coords != "state" and kind not in TWO_POSITIONS:
+            raise ValueError(f"x1_coords: only {' and '.join(TWO_POSITIONS)} (whose state is two positions) "
+                             f"take 'velocity'; {kind} takes 'state'")
         if isinstance(dyn_hidden, int):
             dyn_hidden = (dyn_hidden,)
         E = positive_int(enc_hidden, "enc_hidden")
@@ -107,7 +138,7 @@ class PixelVIN:
         D = positive_int(dec_hidden, "dec_hidden")
         self.config = {"kind": kind, "window": self.T, "latent_dim": self.d, "h": h, "enc_hidden": E,
                        "lstm_hidden": H, "dec_hidden": D, "dyn_hidden": [int(n) for n in dyn_hidden],
-                       "learn_mass": bool(learn_mass)}
+                       "learn_mass": bool(learn_mass), "x1_coords": x1_coords}
         if kind in STATIC:
             if learn_mass:
                 raise ValueError(f"learn_mass: the static {kind} has no dynamics and no mass")
@@ -150,6 +181,7 @@ class PixelVIN:
     def from_json(cls, obj):
         cfg = {k: obj[k] for k in ("kind", "window", "latent_dim", "h", "enc_hidden", "lstm_hidden",
                                    "dec_hidden", "dyn_hidden", "learn_mass")}
+        cfg["x1_coords"] = obj.get("x1_coords", "state")  # checkpoints written before the option
         return cls(**cfg)
 
     @property
@@ -173,10 +205,10 @@ class PixelVIN:
         output layer N(0, 1/fan_in). LSTM: :func:`lstm_init`. Cell: its own
         init. Head: the log-variance rows start at zero weight and bias
         INIT_LOG_VAR, so early samples stay near the mean; for vin-sv and
-        vin-so2, whose state is two positions (q_0, q_1), the q_0 rows copy the
-        q_1 rows, so every window starts at rest at the mean (a free draw of
-        q_0 - q_1 would put sin(dth) near +-1 for SO(2) and give huge
-        accelerations in SV).
+        vin-so2, whose state is two positions (q_0, q_1), every window starts at
+        rest at the mean: the velocity rows are zero (x1_coords "velocity") or
+        the q_0 rows copy the q_1 rows ("state"). A free draw of q_0 - q_1 would
+        put sin(dth) near +-1 for SO(2) and give huge accelerations in SV.
         """
         if not isinstance(rng, np.random.Generator):
             raise ValueError(f"rng: expected a numpy.random.Generator, got {type(rng).__name__}")
@@ -191,7 +223,9 @@ class PixelVIN:
         head = self.head.layout().views(P["head"])
         d, W, n = self.d, head["W1"], self.x_dim
         W[:n] = rng.standard_normal((n, W.shape[1])) / np.sqrt(W.shape[1])
-        if self.kind in ("vin-sv", "vin-so2"):
+        if self.config["x1_coords"] == "velocity":
+            W[d: 2 * d] = 0.0
+        elif self.kind in TWO_POSITIONS:
             W[:d] = W[d: 2 * d]
         head["b1"][self.x_dim:] = INIT_LOG_VAR
         if self.cell is not None:
@@ -256,7 +290,7 @@ class PixelVIN:
         if self.cell is None:                                      # static: the sample is the position
             q, cell_c = x1, None
         else:
-            obs, cell_c = self.cell.rollout(P["cell"], self._cell_layout, x1.reshape(B, 2, self.d), T)  # (13)
+            obs, cell_c = self.cell.rollout(P["cell"], self._cell_layout, self.initial_state(x1), T)  # (13)
             q = obs[:, :, 0].reshape(B * T, self.d)                # the decoder sees q_t only (Sec. 3.2)
         logits, dec_c = dense_forward(self.decoder, P["dec"], self._decoder_input(q))
         target = y.reshape(B * T, PIXELS)
@@ -279,7 +313,8 @@ class PixelVIN:
         grad = self.layout.zeros(mean.dtype)
         G = self.split(grad)                                       # views: backwards accumulate into them
         g_logits = cache["g_logits"]
-        g_in = dense_backward(self.decoder, P["dec"], cache["dec"], g_logits, G["dec"])
+        # G is fresh zeros and each network writes its own slice once: overwrite, don't add
+        g_in = dense_backward(self.decoder, P["dec"], cache["dec"], g_logits, G["dec"], accumulate=False)
         if self.kind in CIRCLE:  # u = (sin th, cos th)
             g_q = g_in[:, :1] * np.cos(q) - g_in[:, 1:] * np.sin(q)
         else:
@@ -289,14 +324,16 @@ class PixelVIN:
         else:
             g_obs = np.zeros((B, T, 2, self.d), grad.dtype)
             g_obs[:, :, 0] = g_q.reshape(B, T, self.d)             # no gradient on p_t
-            g_x1 = self.cell.backward(P["cell"], self._cell_layout, cache["cell"], g_obs, G["cell"])  # BPTT
+            g_x1 = self._initial_state_backward(
+                self.cell.backward(P["cell"], self._cell_layout, cache["cell"], g_obs, G["cell"]))  # BPTT
         g_m, g_lv = reparam_sample_backward(mean, log_var, cache["eps"], g_x1.reshape(B, self.x_dim))
         g_m_kl, g_lv_kl = kl_std_normal_backward(mean, log_var, 1.0 / B)
         g_head = np.concatenate([g_m + g_m_kl, g_lv + g_lv_kl], axis=1)
         enc_c, lstm_c, head_c = cache["enc"]
-        g_h = dense_backward(self.head, P["head"], head_c, g_head, G["head"])
+        g_h = dense_backward(self.head, P["head"], head_c, g_head, G["head"], accumulate=False)
         g_e, _, _ = lstm_backward(np.zeros_like(lstm_c.h.transpose(1, 0, 2)), lstm_c, G["lstm"], dh_last=g_h)
-        dense_backward(self.encoder, P["enc"], enc_c, g_e.reshape(B * T, -1), G["enc"], need_dx=False)
+        dense_backward(self.encoder, P["enc"], enc_c, g_e.reshape(B * T, -1), G["enc"], need_dx=False,
+                       accumulate=False)
         return grad
 
     # -- the functional contract ----------------------------------------------
@@ -319,6 +356,24 @@ class PixelVIN:
         _, cache = self._forward(params, frames, eps)
         return -float(cache["nll"]), float(cache["kl"])
 
+    def initial_state(self, x1):
+        """Encoder coordinates x_1 (B, 2d) -> the cell's initial state (B, 2, d).
+
+        "state": x_1 is the state itself. "velocity" (vin-sv, vin-so2): x_1 = (q_1, v_1),
+        and the state is (q_0, q_1) = (q_1 - h v_1, q_1), eq. (6)'s backward difference.
+        """
+        z = x1.reshape(-1, 2, self.d)
+        if self.config["x1_coords"] == "state":
+            return z
+        return np.stack([z[:, 0] - self.h * z[:, 1], z[:, 0]], axis=1)
+
+    def _initial_state_backward(self, g_state):
+        """Gradient on the cell's state (B, 2, d) -> on the encoder coordinates (B, 2d)."""
+        if self.config["x1_coords"] == "state":
+            return g_state.reshape(g_state.shape[0], -1)
+        g = np.stack([g_state[:, 0] + g_state[:, 1], -self.h * g_state[:, 0]], axis=1)
+        return g.reshape(g.shape[0], -1)
+
     # -- using a trained model -------------------------------------------------
     def encode(self, params, frames):
         """q(x_1) from the first T frames of each window: (mean, log_var), each (B, 2d)."""
@@ -338,8 +393,7 @@ class PixelVIN:
         if self.cell is None:
             raise ValueError(f"model: the static {self.kind} has no dynamics to forecast with")
         mean, _ = self.encode(params, frames)
-        obs, _ = self.cell.rollout(params[self.parts["cell"]], self._cell_layout, mean.reshape(-1, 2, self.d),
-                                   n_steps)
+        obs, _ = self.cell.rollout(params[self.parts["cell"]], self._cell_layout, self.initial_state(mean), n_steps)
         return obs[:, :, 0], obs[:, :, 1]
 
     def decode(self, params, q):
@@ -368,7 +422,7 @@ def _relu_margin(cache):
 
 
 def gradcheck_model(kind, rng, window=4, batch=2, enc_hidden=6, lstm_hidden=4, dec_hidden=5,
-                    dyn_hidden=5, learn_mass=None, margin=1e-2, noise=0.1):
+                    dyn_hidden=5, learn_mass=None, margin=1e-2, noise=0.1, x1_coords=None):
     """A small model with (params, frames, eps) at which central differences are valid.
 
     Random grey frames, parameters = init + N(0, noise^2); redraws until every
@@ -380,7 +434,7 @@ def gradcheck_model(kind, rng, window=4, batch=2, enc_hidden=6, lstm_hidden=4, d
     d = 1 if kind in CIRCLE else 2
     window = 1 if kind in STATIC else window
     model = PixelVIN(kind, window, d, enc_hidden=enc_hidden, lstm_hidden=lstm_hidden,
-                     dec_hidden=dec_hidden, dyn_hidden=dyn_hidden, learn_mass=learn)
+                     dec_hidden=dec_hidden, dyn_hidden=dyn_hidden, learn_mass=learn, x1_coords=x1_coords)
     for _ in range(200):
         params = model.init(rng) + noise * rng.standard_normal(model.layout.size)
         frames = rng.uniform(size=(batch, window, IMAGE_SIZE, IMAGE_SIZE))

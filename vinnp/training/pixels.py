@@ -35,14 +35,15 @@ PIXEL_DEFAULTS = {
     "system": "pendulum",
     "model": "vin-so2",
     "seed": 0,
-    "steps": 3000,
+    "steps": 6000,            # Appendix C.2: "up to 6000 epochs"; one step is about one epoch (50 of 51 windows)
     "lr": 3e-4,
     "batch": 50,
     "window": 10,
     "n_frames": 60,
     "latent_dim": None,      # 1; 2 for the static "vae", whose plane embedding Figure 5 plots
-    "h": None,               # PixelVIN's default: 1.0, or 0.1 for vin-so2 (see vinnp.models.pixel_vae)
+    "h": None,               # PixelVIN's default: 0.1 for vin-sv and vin-so2, else 1.0 (see vinnp.models.pixel_vae)
     "learn_mass": False,
+    "x1_coords": None,       # PixelVIN's default: "velocity" for vin-sv, else "state" (see vinnp.models.pixel_vae)
     "enc_hidden": 1000,
     "lstm_hidden": 50,
     "dec_hidden": 1000,
@@ -95,7 +96,7 @@ def make_pixel_config(**overrides):
 def make_pixel_model(cfg):
     return PixelVIN(cfg["model"], cfg["window"], cfg["latent_dim"], h=cfg["h"], enc_hidden=cfg["enc_hidden"],
                     lstm_hidden=cfg["lstm_hidden"], dec_hidden=cfg["dec_hidden"], dyn_hidden=cfg["dyn_hidden"],
-                    learn_mass=cfg["learn_mass"])
+                    learn_mass=cfg["learn_mass"], x1_coords=cfg.get("x1_coords"))
 
 
 def pixel_seeds(seed):
@@ -129,6 +130,24 @@ def check_pixel_model(model, path):
     return model
 
 
+def check_same_model(cfg, saved, path):
+    """The pixel model saved at ``path`` must be the one ``cfg`` builds now.
+
+    config.json stores h and x1_coords as null where the code's default was taken, and
+    defaults change (vin-sv's h and coordinates did): the checkpoint records the model
+    itself, so a run started under other defaults is refused instead of being continued
+    (or reused) as a different model with the same layout.
+    """
+    saved = check_pixel_model(saved, path)
+    have, want = saved.to_json(), make_pixel_model(cfg).to_json()
+    diff = sorted(k for k in set(have) | set(want) if have.get(k) != want.get(k))
+    if diff:
+        shown = ", ".join(f"{k} {have.get(k)!r} (now {want.get(k)!r})" for k in diff)
+        raise ValueError(f"checkpoint: {path} holds a model built with other settings: {shown}; "
+                         f"start a new run directory")
+    return saved
+
+
 def train_pixels(cfg, run_dir, resume=False, progress=True, log=None):
     """Train (or resume) the pixel run in ``run_dir``; returns the final metrics dict."""
     from vinnp.training.run import open_run
@@ -143,9 +162,7 @@ def train_pixels(cfg, run_dir, resume=False, progress=True, log=None):
     eps_eval = np.random.default_rng(s_eval).standard_normal((frames.shape[0], model.x_dim)).astype(dtype)
     if resume and os.path.exists(ckpt_path):
         saved, params, extra = load_checkpoint(ckpt_path)
-        check_pixel_model(saved, ckpt_path)
-        if saved.layout != model.layout:
-            raise ValueError("checkpoint: does not match the run's configuration")
+        check_same_model(cfg, saved, ckpt_path)
         params = params.astype(dtype)
         best = extra["best_params"].astype(dtype)
         state = extra["state"]

@@ -19,6 +19,7 @@ stall on the pendulum in a poor local optimum that explains the data as noise
 ``stuck_ratio`` flags it from training data alone.
 """
 
+import json
 import math
 import os
 import signal
@@ -129,6 +130,26 @@ def open_run(cfg, run_dir, resume, log):
         os.makedirs(run_dir, exist_ok=True)
         save_json(os.path.join(run_dir, "config.json"), cfg)
     return cfg, os.path.join(run_dir, "checkpoint.npz"), log
+
+
+def check_reuse(cfg, run_dir):
+    """Before an experiment reuses or resumes the run in ``run_dir``: its config.json must be ``cfg``.
+
+    Otherwise a table could mix runs made with other settings (another --steps or dtype)
+    under the new command's name. ValueError names the differing fields. (A field stored
+    as null takes the code's default; pixel runs check the model their checkpoint
+    records as well, vinnp.training.pixels.check_same_model.)
+    """
+    path = os.path.join(run_dir, "config.json")
+    if not os.path.exists(path):
+        return
+    saved = load_json(path, "config.json")
+    wanted = json.loads(json.dumps(cfg))
+    diff = sorted(k for k in set(saved) | set(wanted) if saved.get(k, "<absent>") != wanted.get(k, "<absent>"))
+    if diff:
+        shown = ", ".join(f"{k} {saved.get(k, '<absent>')!r} (now {wanted.get(k, '<absent>')!r})" for k in diff)
+        raise ValueError(f"--out: {run_dir} holds a run made with other settings: {shown}; "
+                         f"use another --out or remove that run")
 
 
 def train_run(cfg, run_dir, resume=False, progress=True, log=None):
