@@ -25,7 +25,18 @@ CELLS = ("vin-sv", "vin-vv", "vin-so2", "resrnn")
 VINS = ("vin-sv", "vin-vv", "vin-so2")
 
 
-class Cell:
+class NetAndMass:
+    """Parameters of a latent dynamics cell: its network's, then its mass's (``self.net``,
+    ``self.mass``), in one flat layout. Shared by the VIN cells and the DVAE's free-form cell."""
+
+    def layout(self):
+        return Layout.join([("net", self.net.layout()), ("mass", Layout(self.mass.entries()))])
+
+    def init(self, rng, dtype=np.float64):
+        return np.concatenate([self.net.init(rng, dtype), self.mass.init(dtype)])
+
+
+class Cell(NetAndMass):
     def __init__(self, kind, dim, h, hidden=(200,), activation="tanh", learn_mass=False):
         self.kind = one_of(kind, "model", CELLS)
         self.dim = positive_int(dim, "dim")
@@ -56,12 +67,6 @@ class Cell:
         cell = cls(obj["kind"], obj["dim"], obj["h"], hidden=tuple(net.sizes[1:-1]), learn_mass=obj["learn_mass"])
         cell.net = net
         return cell
-
-    def layout(self):
-        return Layout.join([("net", self.net.layout()), ("mass", Layout(self.mass.entries()))])
-
-    def init(self, rng, dtype=np.float64):
-        return np.concatenate([self.net.init(rng, dtype), self.mass.init(dtype)])
 
     def matrices(self, params, layout, prefix):
         ell = layout.view(params, f"{prefix}.mass.L") if self.mass.learned else None

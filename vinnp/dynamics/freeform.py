@@ -24,6 +24,7 @@ class has no fused Numba time loop as the other cells do.
 import numpy as np
 
 from vinnp.checks import as_array, one_of, positive_float, positive_int
+from vinnp.dynamics.cells import NetAndMass
 from vinnp.dynamics.mass import Mass
 from vinnp.layers.dense import dense_backward, dense_forward
 from vinnp.layers.mlp import MLP
@@ -32,7 +33,7 @@ from vinnp.params import Layout
 KIND = "dvae"
 
 
-class FreeForm:
+class FreeForm(NetAndMass):
     """x_{t+1} = f_theta(x_t) with f_theta an MLP [2d, *hidden, 2d] (identity output).
 
     Parameters (the same as :class:`~vinnp.dynamics.cells.Cell`'s, so a model
@@ -76,12 +77,6 @@ class FreeForm:
         # The stored network, not the rebuilt one, so non-default activations survive.
         cell.net = net
         return cell
-
-    def layout(self):
-        return Layout.join([("net", self.net.layout()), ("mass", Layout(self.mass.entries()))])
-
-    def init(self, rng, dtype=np.float64):
-        return np.concatenate([self.net.init(rng, dtype), self.mass.init(dtype)])
 
     def matrices(self, params, layout, prefix):
         """(M^{-1}, M) = (I, I). Only for callers written for Cell, such as initial-state helpers."""
