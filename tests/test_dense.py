@@ -136,6 +136,28 @@ def test_overwriting_equals_accumulating_into_zeros(case, dtype):
     assert np.array_equal(written[3:], added[3:]) and np.array_equal(dx_written, dx_added)
 
 
+@given(networks(), st.sampled_from([np.float32, np.float64]), st.booleans())
+def test_unchecked_path_is_the_same_computation(case, dtype, accumulate):
+    """check=False (a model that validated its inputs once) changes nothing but the checks:
+    bit-identical outputs and gradients, here from Fortran-ordered inputs that the unchecked
+    path must make contiguous itself; and it does skip them, so a NaN parameter flows
+    through instead of raising."""
+    net, params, x, g, _ = build(case)
+    params, x, g = params.astype(dtype), x.astype(dtype), g.astype(dtype)
+    outs = []
+    for check, xi, gi in ((True, x, g), (False, np.asfortranarray(x), np.asfortranarray(g))):
+        y, cache = dense_forward(net, params, xi, check=check)
+        grad = np.full_like(params, 0.5)
+        dx = dense_backward(net, params, cache, gi, grad, accumulate=accumulate, check=check)
+        outs.append((y, grad, dx))
+    for a, b in zip(*outs):
+        assert np.array_equal(a, b)
+    bad = params.copy()
+    bad[-1] = np.nan  # the last bias: every output row reads it
+    y, _ = dense_forward(net, bad, x, check=False)
+    assert np.isnan(y).any()
+
+
 def test_registered_blocks_pass():
     blocks = gradcheck_blocks(np.random.default_rng(0))
     assert sorted(b.name for b in blocks) == sorted(f"dense[{a}]" for a in ACTIVATIONS)

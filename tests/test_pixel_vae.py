@@ -47,6 +47,20 @@ def test_elbo_gradient_matches_central_differences(kind):
     assert not bad, bad
 
 
+@pytest.mark.parametrize("kind", PIXEL_MODELS)
+def test_every_gradient_entry_is_written(kind, monkeypatch):
+    """The backward fills a np.empty buffer and zeros only the parts the networks add into:
+    with every np.empty handing out NaNs instead of whatever memory held, the gradient must
+    come out finite and bit-identical, so no entry is left unwritten."""
+    model, params, frames, eps = gradcheck_model(kind, np.random.default_rng(3))
+    _, want = model.loss_and_grad(params, frames, eps)
+    real_empty = np.empty
+    monkeypatch.setattr(np, "empty", lambda shape, dtype=float, **kw: np.full(shape, np.nan, dtype))
+    _, got = model.loss_and_grad(params, frames, eps)
+    monkeypatch.setattr(np, "empty", real_empty)
+    assert np.all(np.isfinite(got)) and np.array_equal(got, want)
+
+
 @pytest.mark.parametrize("kind, coords", [("vin-sv", "state"), ("vin-so2", "velocity")])
 def test_elbo_gradient_in_the_other_coordinates_of_x1(kind, coords):
     """The defaults (vin-sv: velocity, vin-so2: state) are checked above; here the other choice."""

@@ -156,9 +156,10 @@ def test_cli_train_forecast_and_no_overwrite(tmp_path, capsys, monkeypatch):
 def test_markdown_table_means_and_errors():
     from vinnp.evaluation.experiment import markdown_table
 
-    rows = [{"system": "spring", "n_traj": 5, "model": "nn", "seed": s, "rmse_20s": v, "energy_drift": 0.0}
-            for s, v in enumerate([1.0, 2.0, 3.0])]
+    rows = [{"system": "spring", "n_traj": 5, "model": "nn", "seed": s, "rmse_mean": v / 2, "rmse_20s": v,
+             "energy_drift": 0.0} for s, v in enumerate([1.0, 2.0, 3.0])]
     table = markdown_table(rows, ("nn",))
+    assert "| spring / 5 traj. (rmse_mean) | 1.000 ± 0.289 |" in table
     assert "| spring / 5 traj. (rmse_20s) | 2.000 ± 0.577 |" in table
 
 

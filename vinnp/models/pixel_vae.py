@@ -89,6 +89,7 @@ DEFAULT_COORDS = {"vin-sv": "velocity"}  # see the module notes, "Coordinates of
 STATIC = ("vae", "lg-vae")
 PIXEL_MODELS = CELLS + ("dvae",) + STATIC
 CIRCLE = ("vin-so2", "lg-vae")  # decoders that read a point of the circle
+WRITTEN = ("enc", "head", "dec")  # parts whose gradient dense_backward overwrites (accumulate=False)
 INIT_LOG_VAR = -4.0  # q(x_1) starts narrow (s_1 = 0.14): samples near the mean, see init()
 # The loss sums B*T*784 Bernoulli terms, so its own rounding is ~1e-12 |loss| and the
 # gradcheck stencil (step 1e-4) has an absolute noise of ~1.5e-12 |loss| (measured up to
@@ -263,11 +264,11 @@ class PixelVIN:
         P: the parameter views of :meth:`split`.
         """
         B, T, _ = y.shape
-        e, enc_c = dense_forward(self.encoder, P["enc"], y.reshape(B * T, PIXELS))
+        e, enc_c = dense_forward(self.encoder, P["enc"], y.reshape(B * T, PIXELS), check=False)
         zeros = np.zeros((B, self._lstm.shapes["Wh"][1]), e.dtype)
         # Reverse: the final state has just read frame 1, having seen the whole window.
         _, lstm_c = lstm_forward(P["lstm"], self._lstm, e.reshape(B, T, -1), zeros, zeros, reverse=True)
-        out, head_c = dense_forward(self.head, P["head"], lstm_c.h_last)
+        out, head_c = dense_forward(self.head, P["head"], lstm_c.h_last, check=False)
         n = self.x_dim
         return out[:, :n], out[:, n:], (enc_c, lstm_c, head_c)
 
@@ -284,6 +285,11 @@ class PixelVIN:
         y = self._check_frames(frames, params.dtype, exact=True)
         B, T, _ = y.shape
         eps = self._check_eps(eps, B, params.dtype)
+        # params, frames and eps are validated here, once; the networks below skip their own
+        # checks (check=False), each of which would read its whole input again. What flows
+        # between them is made here in params' dtype; a non-finite value there (a diverging
+        # rollout) shows up in the loss's own checks or as a NaN loss or gradient, which
+        # training stops on.
         P = self.split(params)
         mean, log_var, enc_caches = self._encode(P, y)
         x1 = reparam_sample(mean, log_var, eps)                    # x_1 ~ q(x_1), eq. (18)
@@ -292,7 +298,7 @@ class PixelVIN:
         else:
             obs, cell_c = self.cell.rollout(P["cell"], self._cell_layout, self.initial_state(x1), T)  # (13)
             q = obs[:, :, 0].reshape(B * T, self.d)                # the decoder sees q_t only (Sec. 3.2)
-        logits, dec_c = dense_forward(self.decoder, P["dec"], self._decoder_input(q))
+        logits, dec_c = dense_forward(self.decoder, P["dec"], self._decoder_input(q), check=False)
         target = y.reshape(B * T, PIXELS)
         g_logits = None
         if with_grad:                                              # -sum_t log p(y_t | q_t), its gradient
@@ -310,11 +316,17 @@ class PixelVIN:
         P, mean, log_var, q = cache["P"], cache["mean"], cache["log_var"], cache["q"]
         B = mean.shape[0]
         T = q.shape[0] // B
-        grad = self.layout.zeros(mean.dtype)
-        G = self.split(grad)                                       # views: backwards accumulate into them
+        # The dense networks overwrite their slices (accumulate=False below); only the LSTM's
+        # and the cell's, which their backwards add into, need zeros first. That spares a
+        # memset of the whole vector (3.8 M entries at the paper's sizes) per step.
+        grad = np.empty(self.layout.size, mean.dtype)
+        G = self.split(grad)                                       # views: backwards write into them
+        for name, view in G.items():
+            if name not in WRITTEN:
+                view[...] = 0
         g_logits = cache["g_logits"]
-        # G is fresh zeros and each network writes its own slice once: overwrite, don't add
-        g_in = dense_backward(self.decoder, P["dec"], cache["dec"], g_logits, G["dec"], accumulate=False)
+        g_in = dense_backward(self.decoder, P["dec"], cache["dec"], g_logits, G["dec"], accumulate=False,
+                              check=False)
         if self.kind in CIRCLE:  # u = (sin th, cos th)
             g_q = g_in[:, :1] * np.cos(q) - g_in[:, 1:] * np.sin(q)
         else:
@@ -330,10 +342,10 @@ class PixelVIN:
         g_m_kl, g_lv_kl = kl_std_normal_backward(mean, log_var, 1.0 / B)
         g_head = np.concatenate([g_m + g_m_kl, g_lv + g_lv_kl], axis=1)
         enc_c, lstm_c, head_c = cache["enc"]
-        g_h = dense_backward(self.head, P["head"], head_c, g_head, G["head"], accumulate=False)
+        g_h = dense_backward(self.head, P["head"], head_c, g_head, G["head"], accumulate=False, check=False)
         g_e, _, _ = lstm_backward(np.zeros_like(lstm_c.h.transpose(1, 0, 2)), lstm_c, G["lstm"], dh_last=g_h)
         dense_backward(self.encoder, P["enc"], enc_c, g_e.reshape(B * T, -1), G["enc"], need_dx=False,
-                       accumulate=False)
+                       accumulate=False, check=False)
         return grad
 
     # -- the functional contract ----------------------------------------------
@@ -404,7 +416,8 @@ class PixelVIN:
             raise ValueError(f"q: expected positions of shape (..., {self.d}) (latent_dim = {self.d}), "
                              f"got {q.shape}")
         flat = q.reshape(-1, self.d).astype(params.dtype)
-        logits, _ = dense_forward(self.decoder, params[self.parts["dec"]], self._decoder_input(flat))
+        logits, _ = dense_forward(self.decoder, params[self.parts["dec"]], self._decoder_input(flat),
+                                  check=False)  # params and q checked above
         return (0.5 * (1.0 + np.tanh(0.5 * logits))).reshape(q.shape[:-1] + (IMAGE_SIZE, IMAGE_SIZE))
 
     def relu_margin(self, params, frames, eps):

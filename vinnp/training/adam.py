@@ -65,14 +65,16 @@ class Adam:
         self.t = 0
 
     def step(self, theta, grad):
-        """Update ``theta`` in place from ``grad``; returns the gradient norm (before clipping)."""
+        """Update ``theta`` in place from ``grad``. With clipping, returns the gradient's norm
+        before clipping; without, None: the norm is then not computed, since it would be one
+        more read of the whole gradient per step (15 MB for a pixel VAE)."""
         if theta.shape != self.m.shape or grad.shape != self.m.shape:
             raise ValueError(f"grad: expected {self.m.size} entries, got {grad.shape}")
         if theta.dtype != self.m.dtype or grad.dtype != self.m.dtype:
             raise ValueError(f"grad: expected dtype {self.m.dtype}, got {grad.dtype}")
         self.t += 1
-        norm = math.sqrt(sum_squares(grad))
-        scale = self.clip_norm / norm if 0.0 < self.clip_norm < norm else 1.0
+        norm = math.sqrt(sum_squares(grad)) if self.clip_norm > 0.0 else None
+        scale = self.clip_norm / norm if norm is not None and self.clip_norm < norm else 1.0
         b1, b2 = self.beta1, self.beta2
         typed = theta.dtype.type
         adam_apply(theta, grad, self.m, self.v, typed(b1), typed((1.0 - b1) * scale), typed(b2),
