@@ -73,6 +73,25 @@ step = make_cuda_stepper(model, batch, opt)
 loss = step(params)
 out["nonfinite"] = {"loss_is_nan": bool(np.isnan(loss)), "unchanged": bool(np.array_equal(params, start)),
                     "t": opt.t, "m_zero": not opt.m.any(), "device": step.device}
+
+# kernels that cannot compile (numba-cuda 0.30 under NumPy 2.5 fails so at the first launch):
+# make_cuda_stepper says so in one RuntimeError before any training step
+from vinnp.cuda import kernels
+
+class Uncompilable:
+    def __getitem__(self, launch):
+        def go(*args):
+            raise AttributeError("module 'numpy' has no attribute 'row_stack'")
+        return go
+
+real_build = kernels.build
+kernels.build = lambda *args: (Uncompilable(),) * 4
+try:
+    make_cuda_stepper(model, batch, Adam(start.size))
+    out["uncompilable"] = None
+except RuntimeError as exc:
+    out["uncompilable"] = str(exc)
+kernels.build = real_build
 print(json.dumps(out))
 """
 
@@ -153,6 +172,13 @@ def test_simulator_counts_as_available_and_a_nonfinite_step_changes_nothing(sim)
     nf = sim["nonfinite"]
     assert nf["loss_is_nan"] and nf["unchanged"] and nf["t"] == 0 and nf["m_zero"]
     assert nf["device"] == "the CUDA simulator"
+
+
+def test_kernels_that_cannot_compile_are_one_readable_reason(sim):
+    msg = sim["uncompilable"]
+    assert msg is not None and "\n" not in msg
+    assert msg.startswith("CUDA step unavailable: numba.cuda could not compile or launch the kernels")
+    assert "AttributeError: module 'numpy' has no attribute 'row_stack'" in msg
 
 
 @pytest.mark.parametrize("how", ["no-gpu", "blocked"])

@@ -93,6 +93,31 @@ def test_non_finite_loss_stops_and_keeps_last_checkpoint(tmp_path, monkeypatch):
     assert extra["state"]["step"] == 40 and np.all(np.isfinite(params))
 
 
+@pytest.mark.parametrize("failure", ["no-gpu", "no-kernels"])
+def test_device_cuda_falls_back_to_the_cpu_and_says_why(tmp_path, monkeypatch, failure):
+    """--device cuda where the GPU step cannot run (no GPU; kernels that will not compile):
+    one logged reason, then the same run the CPU would make."""
+    import vinnp.cuda
+
+    cfg = make_config(system="spring", model="vin-vv", steps=20, warmup_steps=0, **SMALL)
+    cpu = train_run(cfg, str(tmp_path / "cpu"), progress=False, log=quiet)
+    if failure == "no-gpu":
+        monkeypatch.setattr(vinnp.cuda, "available", lambda: "no usable CUDA GPU (none here)")
+        reason = "no usable CUDA GPU (none here)"
+    else:
+        reason = "CUDA step unavailable: numba.cuda could not compile or launch the kernels (AttributeError: x)"
+
+        def uncompilable(model, batch, opt):
+            raise RuntimeError(reason)
+        monkeypatch.setattr(vinnp.cuda, "available", lambda: None)
+        monkeypatch.setattr(vinnp.cuda, "make_cuda_stepper", uncompilable)
+    logged = []
+    gpu = train_run(make_config(**{**cfg, "device": "cuda"}), str(tmp_path / "gpu"), progress=False,
+                    log=logged.append)
+    assert f"--device cuda: {reason}; training on the CPU" in logged
+    assert gpu["forecast_rmse"] == cpu["forecast_rmse"]
+
+
 def test_corrupt_truncated_and_foreign_checkpoints(tmp_path):
     cfg = make_config(system="spring", model="vin-vv", steps=20, warmup_steps=0, **SMALL)
     train_run(cfg, str(tmp_path / "r"), progress=False, log=quiet)

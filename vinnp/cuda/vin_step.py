@@ -96,7 +96,6 @@ def make_cuda_stepper(model, batch, opt):
         raise RuntimeError(f"CUDA step unavailable: {why}")
     from numba import cuda
     from numba.core import config
-    from numba.core.errors import NumbaPerformanceWarning
 
     from vinnp.cuda import kernels
 
@@ -153,8 +152,10 @@ def make_cuda_stepper(model, batch, opt):
         dev["v"].copy_to_device(av)
         dev["k"].copy_to_device(k)
         with warnings.catch_warnings():
-            # small grids (a few dozen trajectories) are expected here: no occupancy lecture
-            warnings.simplefilter("ignore", NumbaPerformanceWarning)
+            # small grids (a few dozen trajectories) are expected here: no occupancy lecture.
+            # Matched by text: numba-cuda raises its own NumbaPerformanceWarning class, not
+            # numba.core.errors' (seen on an H200 with numba-cuda 0.30), and bolds the message.
+            warnings.filterwarnings("ignore", message=r".*Grid size \d+ will likely result in GPU under-utilization")
             traj[grid_b, tpb](*head, *scratch, *tail)
             reduce[x1_off, tpb_reduce](dev["pg"], dev["grad"])
             finish[1, tpb_finish](dev["theta"], dev["grad"], dev["ssb"], lv_off, N, dev["out"])
@@ -167,6 +168,16 @@ def make_cuda_stepper(model, batch, opt):
             dev["v"].copy_to_host(av)
         return loss
 
+    # compile and launch once now, on scratch vectors: numba.cuda compiles at the first launch,
+    # and a numba-cuda that cannot compile here (one built for an older NumPy, say) must be a
+    # readable reason before training starts, not a traceback at its first step
+    try:
+        scratch_k = np.zeros(7, dtype)
+        run(np.zeros(n, dtype), np.zeros(n, dtype), np.zeros(n, dtype), scratch_k)
+    except Exception as exc:
+        msg = " ".join(str(exc).split())
+        raise RuntimeError(f"CUDA step unavailable: numba.cuda could not compile or launch the kernels "
+                           f"({type(exc).__name__}: {msg})") from exc
     where = "the CUDA simulator" if config.ENABLE_CUDASIM else cuda.get_current_device().name
     if isinstance(where, bytes):
         where = where.decode()

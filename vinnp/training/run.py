@@ -243,8 +243,11 @@ def _train_phase(cfg, model, params, opt, batch, data, state, start, end, marks,
             why = available() or (None if covers(model, opt) else
                                   f"no CUDA kernels for {model.name} with this network")
             if why is None:
-                fused = make_cuda_stepper(model, batch, opt)
-                log(f"training steps run on {fused.device}")
+                try:
+                    fused = make_cuda_stepper(model, batch, opt)
+                    log(f"training steps run on {fused.device}")
+                except RuntimeError as exc:  # the kernels would not compile or launch here
+                    log(f"--device cuda: {exc}; training on the CPU")
             else:
                 log(f"--device cuda: {why}; training on the CPU")
         if fused is None:
