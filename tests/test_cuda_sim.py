@@ -80,8 +80,8 @@ from vinnp.cuda import kernels
 
 class Uncompilable:
     def __getitem__(self, launch):
-        def go(*args):
-            raise AttributeError("module 'numpy' has no attribute 'row_stack'")
+        def go(*args):  # numba's own errors come bolded, and can run to pages
+            raise AttributeError("\x1b[1mmodule 'numpy' has no attribute 'row_stack'\x1b[0m" + " x" * 400)
         return go
 
 real_build = kernels.build
@@ -177,8 +177,9 @@ def test_simulator_counts_as_available_and_a_nonfinite_step_changes_nothing(sim)
 def test_kernels_that_cannot_compile_are_one_readable_reason(sim):
     msg = sim["uncompilable"]
     assert msg is not None and "\n" not in msg
-    assert msg.startswith("CUDA step unavailable: numba.cuda could not compile or launch the kernels")
-    assert "AttributeError: module 'numpy' has no attribute 'row_stack'" in msg
+    assert msg.startswith("CUDA step unavailable: numba.cuda could not allocate, compile or launch the kernels")
+    assert "AttributeError: module 'numpy' has no attribute 'row_stack' x x" in msg
+    assert "\x1b" not in msg and len(msg) < 500
 
 
 @pytest.mark.parametrize("how", ["no-gpu", "blocked"])

@@ -105,7 +105,8 @@ def test_device_cuda_falls_back_to_the_cpu_and_says_why(tmp_path, monkeypatch, f
         monkeypatch.setattr(vinnp.cuda, "available", lambda: "no usable CUDA GPU (none here)")
         reason = "no usable CUDA GPU (none here)"
     else:
-        reason = "CUDA step unavailable: numba.cuda could not compile or launch the kernels (AttributeError: x)"
+        reason = ("CUDA step unavailable: numba.cuda could not allocate, compile or launch the kernels "
+                  "(AttributeError: x)")
 
         def uncompilable(model, batch, opt):
             raise RuntimeError(reason)

@@ -24,6 +24,7 @@ is how the tests check them without a GPU.
 """
 
 import math
+import re
 import warnings
 
 import numpy as np
@@ -88,12 +89,26 @@ class CudaStepper(Stepper):
 
 def make_cuda_stepper(model, batch, opt):
     """A CUDA step for ``model`` on ``batch`` with ``opt``, or None where not covered (see
-    ``covers``). Raises RuntimeError with ``available()``'s reason where CUDA cannot run."""
+    ``covers``). Raises RuntimeError, one line, where CUDA cannot run: ``available()``'s
+    reason, or why allocating, compiling or launching the kernels failed."""
     if not covers(model, opt):
         return None
     why = available()
     if why is not None:
         raise RuntimeError(f"CUDA step unavailable: {why}")
+    try:
+        return _cuda_stepper(model, batch, opt)
+    except ValueError:  # the batch does not fit the model: the caller's error, not the GPU's
+        raise
+    except Exception as exc:  # a driver or memory error, or a numba-cuda that cannot compile here
+        msg = re.sub(r"\x1b\[[0-9;]*m", "", " ".join(str(exc).split()))  # numba bolds its errors
+        if len(msg) > 300:
+            msg = msg[:297] + "..."
+        raise RuntimeError(f"CUDA step unavailable: numba.cuda could not allocate, compile or launch "
+                           f"the kernels ({type(exc).__name__}: {msg})") from exc
+
+
+def _cuda_stepper(model, batch, opt):
     from numba import cuda
     from numba.core import config
 
@@ -170,14 +185,10 @@ def make_cuda_stepper(model, batch, opt):
 
     # compile and launch once now, on scratch vectors: numba.cuda compiles at the first launch,
     # and a numba-cuda that cannot compile here (one built for an older NumPy, say) must be a
-    # readable reason before training starts, not a traceback at its first step
-    try:
-        scratch_k = np.zeros(7, dtype)
-        run(np.zeros(n, dtype), np.zeros(n, dtype), np.zeros(n, dtype), scratch_k)
-    except Exception as exc:
-        msg = " ".join(str(exc).split())
-        raise RuntimeError(f"CUDA step unavailable: numba.cuda could not compile or launch the kernels "
-                           f"({type(exc).__name__}: {msg})") from exc
+    # readable reason before training starts, not a traceback at its first step. Adam's
+    # constants (beta1 0, beta2 0, lr 0, eps 1) keep the scratch update finite.
+    scratch_k = np.array([0.0, 1.0, 0.0, 1.0, 0.0, 1.0, 1.0], dtype)
+    run(np.zeros(n, dtype), np.zeros(n, dtype), np.zeros(n, dtype), scratch_k)
     where = "the CUDA simulator" if config.ENABLE_CUDASIM else cuda.get_current_device().name
     if isinstance(where, bytes):
         where = where.decode()
