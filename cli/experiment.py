@@ -18,7 +18,11 @@ def experiment():
 @click.option("--models", default="nn,hnn,vin-sv,vin-vv", show_default=True)
 @click.option("--dtype", type=click.Choice(["float32", "float64"]), default="float32", show_default=True,
               help="Training precision of every run (forecasts are evaluated in float64).")
-def noisy(seeds, steps, out, systems, regimes, models, dtype):
+@click.option("--first-seed", type=int, default=0, show_default=True,
+              help="Seeds run from here (e.g. 100: development seeds kept apart from the reported 0, 1, ...).")
+@click.option("--init", "init_scheme", type=click.Choice(["uniform", "normal"]), default=None,
+              help="Network initialisation of every run (default uniform; see vinnp train --help).")
+def noisy(seeds, steps, out, systems, regimes, models, dtype, first_seed, init_scheme):
     """Section 4.1: both systems x both regimes x {NN, HNN, VIN-SV, VIN-VV} x seeds.
 
     Finished runs inside --out are reused, and an interrupted one resumes, so
@@ -28,13 +32,14 @@ def noisy(seeds, steps, out, systems, regimes, models, dtype):
     from vinnp.evaluation.experiment import run_noisy
 
     positive_int(seeds, "--seeds")
+    positive_int(first_seed, "--first-seed", minimum=0)
     try:
         regimes = tuple(positive_int(int(r), "--regimes") for r in regimes.split(","))
     except ValueError:
         raise ValueError(f"--regimes: expected comma-separated trajectory counts, got {regimes!r}") from None
     rows, table, seconds = run_noisy(out, seeds=seeds, steps=steps, systems=tuple(systems.split(",")),
                                      regimes=regimes, models=tuple(models.split(",")), dtype=dtype,
-                                     log=lambda m: click.echo(m, err=True))
+                                     first_seed=first_seed, init=init_scheme, log=lambda m: click.echo(m, err=True))
     click.echo(table)
     click.echo(f"runtime: {seconds:.0f} s; results in {out}/results.json, figures {out}/*.png")
 

@@ -31,6 +31,9 @@ DEFAULT_MODEL = {"phase": "vin-vv", "pixels": {"pendulum": "vin-so2", "spring": 
               help="Training precision (default float32; forecasts are evaluated in float64).")
 @click.option("--learn-mass", is_flag=True, help="Learn M^-1 = L L^T instead of the identity.")
 @click.option("--hidden", type=int, multiple=True, help="Hidden layer width (repeat for depth); default 200.")
+@click.option("--init", "init_scheme", type=click.Choice(["uniform", "normal"]), default=None,
+              help="Phase-space network initialisation (default uniform, +-1/sqrt(fan_in); "
+                   "normal: N(0, 1/fan_in) weights, N(0, 1) hidden biases).")
 @click.option("--warmup-steps", type=int, default=1000, show_default=True,
               help="Multiple-shooting warm-up steps for VINs (at most a quarter of --steps).")
 @click.option("--data", "data_path", type=click.Path(dir_okay=False), default=None,
@@ -41,8 +44,8 @@ DEFAULT_MODEL = {"phase": "vin-vv", "pixels": {"pendulum": "vin-so2", "spring": 
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Run directory (default runs/...).")
 @click.option("--resume", is_flag=True, help="Continue the interrupted run in --out.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def train(system, obs, model, n_traj, steps, seed, dtype, learn_mass, hidden, warmup_steps, data_path, device, out,
-          resume, quiet):
+def train(system, obs, model, n_traj, steps, seed, dtype, learn_mass, hidden, init_scheme, warmup_steps, data_path,
+          device, out, resume, quiet):
     """Train a VIN (or a baseline) on noisy phase-space data or pixels and report its forecast."""
     from vinnp.training.run import TrainingDiverged
 
@@ -64,9 +67,9 @@ def train(system, obs, model, n_traj, steps, seed, dtype, learn_mass, hidden, wa
 
             if device != "cpu":
                 raise ValueError("--device: pixel models train on the CPU (their wide layers are BLAS products)")
-            if n_traj != 25 or data_path is not None:
+            if n_traj != 25 or data_path is not None or init_scheme is not None:
                 raise ValueError("--obs pixels: each run trains on one generated 6 s trajectory; "
-                                 "--n-traj and --data apply to phase-space runs")
+                                 "--n-traj, --data and --init apply to phase-space runs")
             cfg = make_pixel_config(system=system, model=model, steps=steps, seed=seed, dtype=dtype,
                                     learn_mass=learn_mass, dyn_hidden=list(hidden) or None)
         else:
@@ -76,7 +79,7 @@ def train(system, obs, model, n_traj, steps, seed, dtype, learn_mass, hidden, wa
                 raise ValueError(f"--model: {model} is a pixel model; add --obs pixels")
             cfg = make_config(system=system, model=model, n_traj=n_traj, steps=steps, seed=seed, dtype=dtype,
                               learn_mass=learn_mass, hidden=list(hidden) or None, warmup_steps=warmup_steps,
-                              data=data_path, device=device)
+                              data=data_path, device=device, init=init_scheme)
         if out is None:
             stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
             tag = "pixels" if obs == "pixels" else f"n{n_traj}"

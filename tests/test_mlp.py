@@ -159,3 +159,36 @@ def test_bad_inputs_name_the_argument():
         backward(net, params, np.zeros((2, 3)), np.zeros((3, 2)))
     with pytest.raises(ValueError, match="params: expected dtype float32 or float64"):
         forward(net, params.astype(np.float16), np.zeros((2, 3)))
+
+
+@given(networks(), st.sampled_from(["normal", "uniform"]))
+def test_init_schemes_are_seeded_and_bounded(case, scheme):
+    depth, width, acts, n_in, n_out, _, seed = case
+    net = MLP([n_in] + [width] * (depth - 1) + [n_out], acts)
+    a = net.init(np.random.default_rng(seed), scheme=scheme)
+    assert np.array_equal(a, net.init(np.random.default_rng(seed), scheme=scheme))
+    layout = net.layout()
+    for l in range(1, depth + 1):
+        W, b = layout.view(a, f"W{l}"), layout.view(a, f"b{l}")
+        if scheme == "uniform":  # U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weights and biases alike
+            bound = 1 / np.sqrt(net.sizes[l - 1])
+            assert np.all(np.abs(W) <= bound) and np.all(np.abs(b) <= bound)
+            assert np.any(b != 0)
+        elif l == depth:
+            assert np.all(b == 0)  # "normal" leaves the output bias at zero
+
+
+def test_uniform_init_fills_its_interval():
+    # a wide layer's draws reach close to both ends of U(-1/sqrt(fan_in), 1/sqrt(fan_in)) and
+    # have that distribution's standard deviation, bound / sqrt(3)
+    net = MLP([4, 4000, 1], "tanh")
+    params = net.init(np.random.default_rng(0), scheme="uniform")
+    W1 = net.layout().view(params, "W1")
+    bound = 0.5
+    assert W1.max() > 0.99 * bound and W1.min() < -0.99 * bound
+    assert abs(W1.std() - bound / np.sqrt(3)) < 0.01 * bound
+
+
+def test_unknown_init_scheme_names_the_field():
+    with pytest.raises(ValueError, match="init: expected one of normal, uniform; got 'glorot'"):
+        MLP([2, 3, 1], "tanh").init(np.random.default_rng(0), scheme="glorot")

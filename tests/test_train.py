@@ -34,7 +34,7 @@ def test_short_run_learns_and_reports(tmp_path, model):
     m, params, _ = load_checkpoint(str(tmp_path / "run" / "model.npz"))
     data = run_mod.prepare_data(cfg)
     batch = {k: data["train"][k] for k in ("q", "p", "dqdt", "dpdt")}
-    init = m.init(np.random.default_rng(run_mod.seeds(cfg["seed"])[3]), batch)
+    init = m.init(np.random.default_rng(run_mod.seeds(cfg["seed"])[3]), batch, scheme=cfg["init"])
     assert m.loss(params, batch) < m.loss(init, batch)
 
 
@@ -43,6 +43,20 @@ def test_same_seed_same_run(tmp_path):
     a = train_run(cfg, str(tmp_path / "a"), progress=False, log=quiet)
     b = train_run(cfg, str(tmp_path / "b"), progress=False, log=quiet)
     assert a["forecast_rmse"] == b["forecast_rmse"]
+
+
+def test_init_scheme_is_part_of_the_run_and_old_configs_mean_normal(tmp_path):
+    # runs written before config.json had "init" were initialised with the "normal" scheme;
+    # resuming or repeating them must still use it
+    cfg = make_config(system="spring", model="vin-vv", steps=30, warmup_steps=0, init="normal", **SMALL)
+    old = {k: v for k, v in cfg.items() if k != "init"}
+    normal = train_run(cfg, str(tmp_path / "normal"), progress=False, log=quiet)
+    legacy = train_run(old, str(tmp_path / "legacy"), progress=False, log=quiet)
+    uniform = train_run({**cfg, "init": "uniform"}, str(tmp_path / "uniform"), progress=False, log=quiet)
+    assert make_config()["init"] == "uniform"
+    assert legacy["forecast_rmse"] == normal["forecast_rmse"] != uniform["forecast_rmse"]
+    with pytest.raises(ValueError, match="init: expected one of normal, uniform"):
+        make_config(init="lecun")
 
 
 def test_resume_ends_where_the_uninterrupted_run_would(tmp_path, monkeypatch):
@@ -149,6 +163,8 @@ def cli(argv, capsys):
     (["train", "--system", "moon"], "moon"),
     (["train", "--model", "nn", "--learn-mass"], "learn_mass"),
     (["train", "--resume"], "--resume"),
+    (["train", "--obs", "pixels", "--init", "normal"], "--init"),
+    (["experiment", "noisy", "--first-seed", "-1"], "--first-seed"),
     (["evaluate", "/nonexistent/run"], "config.json"),
 ])
 def test_cli_bad_input_one_line_exit_2(argv, match, capsys):
@@ -261,3 +277,27 @@ def test_experiments_reuse_only_runs_made_with_the_same_settings(tmp_path):
                                          r"\(now 'float64'\), steps 2000 \(now 10000\); use another --out"):
         check_reuse(make_config(system="spring", model="vin-vv", steps=10000, seed=1, dtype="float64"),
                     str(tmp_path))
+
+
+def test_noisy_experiment_runs_a_block_of_seeds_with_its_settings(tmp_path):
+    # development seeds (say 100-139) can be run apart from the reported ones, with another init
+    from vinnp.evaluation.experiment import run_noisy
+
+    out = str(tmp_path / "exp")
+    small = dict(n_val=2, n_test=2, hidden=[8], forecast_seconds=2.0, warmup_steps=0, init="normal")
+    rows, table, _ = run_noisy(out, seeds=2, first_seed=7, steps=20, systems=("spring",), regimes=(3,),
+                               models=("vin-vv",), log=quiet, **small)
+    assert [r["seed"] for r in rows] == [7, 8]
+    assert sorted(os.listdir(os.path.join(out, "runs"))) == ["spring-n3-vin-vv-s7", "spring-n3-vin-vv-s8"]
+    cfg = json.loads((tmp_path / "exp" / "runs" / "spring-n3-vin-vv-s8" / "config.json").read_text())
+    assert cfg["seed"] == 8 and cfg["init"] == "normal" and cfg["hidden"] == [8]
+    assert json.loads((tmp_path / "exp" / "results.json").read_text()) == rows
+    assert (tmp_path / "exp" / "spring-n3.png").read_bytes()[:4] == b"\x89PNG"
+    assert "spring / 3 traj. (rmse_mean)" in table
+    # the same command again reuses both runs; another init is refused, not mixed in
+    again, _, _ = run_noisy(out, seeds=2, first_seed=7, steps=20, systems=("spring",), regimes=(3,),
+                            models=("vin-vv",), log=quiet, **small)
+    assert again == rows
+    with pytest.raises(ValueError, match="init 'normal' \\(now 'uniform'\\)"):
+        run_noisy(out, seeds=2, first_seed=7, steps=20, systems=("spring",), regimes=(3,), models=("vin-vv",),
+                  log=quiet, **{**small, "init": "uniform"})

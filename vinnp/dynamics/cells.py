@@ -32,8 +32,8 @@ class NetAndMass:
     def layout(self):
         return Layout.join([("net", self.net.layout()), ("mass", Layout(self.mass.entries()))])
 
-    def init(self, rng, dtype=np.float64):
-        return np.concatenate([self.net.init(rng, dtype), self.mass.init(dtype)])
+    def init(self, rng, dtype=np.float64, scheme="normal"):
+        return np.concatenate([self.net.init(rng, dtype, scheme=scheme), self.mass.init(dtype)])
 
 
 class Cell(NetAndMass):

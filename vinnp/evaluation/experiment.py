@@ -19,7 +19,12 @@ MODELS = ("nn", "hnn", "vin-sv", "vin-vv")
 
 
 def run_noisy(out, seeds=3, steps=10000, systems=SYSTEMS, regimes=REGIMES, models=MODELS, log=print,
-              progress=False, dtype="float32"):
+              progress=False, dtype="float32", first_seed=0, **overrides):
+    """Train (or reuse) every run, then results.json, results.md and a figure per system/regime.
+
+    Seeds run from ``first_seed`` (a block of development seeds can be kept apart from the
+    reported ones); ``overrides`` are further make_config fields (init, hidden, ...).
+    """
     from vinnp.evaluation.report import forecast_rows
     from vinnp.plots.forecast import plot_forecasts
     from vinnp.training.checkpoint import load_checkpoint
@@ -32,8 +37,9 @@ def run_noisy(out, seeds=3, steps=10000, systems=SYSTEMS, regimes=REGIMES, model
         for n_traj in regimes:
             fig_rows = []
             for model in models:
-                for seed in range(seeds):
-                    cfg = make_config(system=system, model=model, n_traj=n_traj, steps=steps, seed=seed, dtype=dtype)
+                for seed in range(first_seed, first_seed + seeds):
+                    cfg = make_config(system=system, model=model, n_traj=n_traj, steps=steps, seed=seed, dtype=dtype,
+                                      **overrides)
                     run_dir = os.path.join(out, "runs", f"{system}-n{n_traj}-{model}-s{seed}")
                     check_reuse(cfg, run_dir)
                     if os.path.exists(os.path.join(run_dir, "metrics.json")):
@@ -51,13 +57,14 @@ def run_noisy(out, seeds=3, steps=10000, systems=SYSTEMS, regimes=REGIMES, model
                         f"rmse_20s {m['rmse_20s']:.4f} "
                         f"drift {m['energy_drift']:.4f} ({time.time() - t0:.0f} s)")
                 # the first seed's forecasts, a row per model, for the figure
-                model_obj, params, _ = load_checkpoint(os.path.join(out, "runs", f"{system}-n{n_traj}-{model}-s0",
-                                                                    "model.npz"))
-                cfg0 = make_config(system=system, model=model, n_traj=n_traj, steps=steps, seed=0, dtype=dtype)
+                model_obj, params, _ = load_checkpoint(os.path.join(out, "runs", f"{system}-n{n_traj}-{model}"
+                                                                    f"-s{first_seed}", "model.npz"))
+                cfg0 = make_config(system=system, model=model, n_traj=n_traj, steps=steps, seed=first_seed,
+                                   dtype=dtype, **overrides)
                 _, row, t = forecast_rows(model_obj, params, prepare_data(cfg0), cfg0)
                 fig_rows.append(row)
             plot_forecasts(os.path.join(out, f"{system}-n{n_traj}.png"), fig_rows, t,
-                           f"{system}, {n_traj} training trajectories (seed 0)")
+                           f"{system}, {n_traj} training trajectories (seed {first_seed})")
     seconds = time.time() - t0
     save_json(os.path.join(out, "results.json"), rows)
     table = markdown_table(rows, models)

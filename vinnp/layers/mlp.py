@@ -17,12 +17,13 @@ gradients in a fixed order, so results do not depend on the thread count.
 import numpy as np
 from numba import njit, prange
 
-from vinnp.checks import as_array, positive_int
+from vinnp.checks import as_array, one_of, positive_int
 from vinnp.layers.activations import ACTIVATIONS, act, act_d1, code_of
 from vinnp.params import Layout
 
 MAX_CHUNKS = 16  # parallel work items per batch
 MIN_CHUNK = 4  # samples per work item, at least
+INIT_SCHEMES = ("normal", "uniform")  # MLP.init
 
 
 @njit(cache=True)
@@ -96,23 +97,36 @@ class MLP:
     def n_units(self):
         return int(sum(self.sizes))
 
-    def init(self, rng, dtype=np.float64, hidden_bias_std=1.0):
-        """Weights ~ N(0, 1/fan_in) (LeCun: keeps tanh units out of saturation).
+    def init(self, rng, dtype=np.float64, hidden_bias_std=1.0, scheme="normal"):
+        """Random parameters from ``rng`` in one of two schemes.
 
-        Hidden biases ~ N(0, hidden_bias_std^2), the output bias 0. Random hidden
-        biases spread the units' centres over the input range: with zero biases
-        every tanh(w q) unit of a potential is odd about q = 0, a poor basis for
-        an even potential such as the pendulum's 1 - cos q.
+        ``"normal"``: weights ~ N(0, 1/fan_in) (LeCun: keeps tanh units out of
+        saturation), hidden biases ~ N(0, hidden_bias_std^2), the output bias 0.
+        Random hidden biases spread the units' centres over the input range: with
+        zero biases every tanh(w q) unit of a potential is odd about q = 0, a poor
+        basis for an even potential such as the pendulum's 1 - cos q.
+
+        ``"uniform"``: every weight and bias ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)),
+        the common framework default (PyTorch's nn.Linear). Its first-layer slopes
+        are sqrt(3) times smaller, so a fresh network is a smoother function of q;
+        the phase-space runs use it (vinnp.training.setup, where the measurement
+        that chose it is cited). ``hidden_bias_std`` applies to "normal" only.
         """
         if not isinstance(rng, np.random.Generator):
             raise ValueError("rng: expected a numpy.random.Generator")
+        one_of(scheme, "init", INIT_SCHEMES)
         layout = self.layout()
         flat = layout.zeros(dtype)
         for l in range(1, self.depth + 1):
             W = layout.view(flat, f"W{l}")
+            b = layout.view(flat, f"b{l}")
+            if scheme == "uniform":
+                bound = 1.0 / np.sqrt(self.sizes[l - 1])
+                W[...] = rng.uniform(-bound, bound, W.shape)
+                b[...] = rng.uniform(-bound, bound, b.shape)
+                continue
             W[...] = rng.standard_normal(W.shape) / np.sqrt(self.sizes[l - 1])
             if l < self.depth and hidden_bias_std > 0:
-                b = layout.view(flat, f"b{l}")
                 b[...] = hidden_bias_std * rng.standard_normal(b.shape)
         return flat
 

@@ -38,9 +38,9 @@ class DerivativeModel:
     def to_json(self):
         return {"family": self.family, "kind": self.name, "dim": self.dim, "h": self.h, "net": self.net.to_json()}
 
-    def init(self, rng, batch, dtype=np.float64):
+    def init(self, rng, batch, dtype=np.float64, scheme="normal"):
         params = self.layout.zeros(dtype)
-        params[: self.layout.slice("log_var").start] = self.net.init(rng, dtype)
+        params[: self.layout.slice("log_var").start] = self.net.init(rng, dtype, scheme=scheme)
         self.layout.view(params, "log_var")[...] = np.log(0.1)
         return params
 

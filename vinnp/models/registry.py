@@ -1,7 +1,7 @@
 """Every trainable model by name, and their gradient-check blocks.
 
 The contract all of them share: ``layout`` (names in one flat vector),
-``init(rng, batch, dtype)``, ``loss(params, batch)``,
+``init(rng, batch, dtype, scheme)`` (MLP.init's scheme), ``loss(params, batch)``,
 ``loss_and_grad(params, batch)``, ``forecast(params, q0, p0, n_steps)``,
 ``energy(params, q, p)``, ``to_json()``.
 """

@@ -49,10 +49,12 @@ class VIN:
         return {"family": self.family, "cell": self.cell.to_json(), "n_seq": self.n_seq}
 
     # -- parameters ---------------------------------------------------------
-    def init(self, rng, batch, dtype=np.float64):
-        """Network from ``rng``; x_1 from each sequence's first observation; sigma^2 = 0.1."""
+    def init(self, rng, batch, dtype=np.float64, scheme="normal"):
+        """Network from ``rng`` (MLP.init's ``scheme``); x_1 from each sequence's first
+        observation; sigma^2 = 0.1."""
         params = self.layout.zeros(dtype)
-        params[self.layout.slice("cell.net.W1").start:self.layout.slice("x1").start] = self.cell.init(rng, dtype)
+        params[self.layout.slice("cell.net.W1").start:self.layout.slice("x1").start] = self.cell.init(
+            rng, dtype, scheme=scheme)
         minv, _ = self.cell.matrices(params, self.layout, "cell")
         x1 = dynref.initial_state(self.name, batch["q"][:, 0], batch["p"][:, 0], minv, self.cell.h)
         self.layout.view(params, "x1")[...] = x1

@@ -182,7 +182,8 @@ def train_run(cfg, run_dir, resume=False, progress=True, log=None):
             start = end
             continue
         if params is None:
-            params = model.init(rng, batch, dtype)
+            # runs made before the "init" field existed used the "normal" scheme
+            params = model.init(rng, batch, dtype, scheme=cfg.get("init", "normal"))
             opt = Adam(params.size, lr=cfg["lr"], dtype=dtype)
         params = _train_phase(cfg, model, params, opt, batch, data, state, start, end, marks, run_dir,
                               ckpt_path, progress, f"{cfg['model']} {name}", log)
