@@ -192,3 +192,16 @@ def test_uniform_init_fills_its_interval():
 def test_unknown_init_scheme_names_the_field():
     with pytest.raises(ValueError, match="init: expected one of normal, uniform; got 'glorot'"):
         MLP([2, 3, 1], "tanh").init(np.random.default_rng(0), scheme="glorot")
+
+
+def test_normal_init_draws_are_pinned():
+    # pixel runs and old phase-space runs were initialised with "normal": its draws must not
+    # change (order or scale), or those runs could no longer be repeated
+    net = MLP([1, 3, 1], "tanh")
+    rng = np.random.default_rng(0)
+    expected = np.concatenate([rng.standard_normal(3), rng.standard_normal(3),
+                               rng.standard_normal(3) / np.sqrt(3), [0.0]])
+    layout = net.layout()
+    got = net.init(np.random.default_rng(0))
+    order = np.concatenate([layout.view(got, n).ravel() for n in ("W1", "b1", "W2", "b2")])
+    assert np.array_equal(order, expected)

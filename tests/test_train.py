@@ -301,3 +301,15 @@ def test_noisy_experiment_runs_a_block_of_seeds_with_its_settings(tmp_path):
     with pytest.raises(ValueError, match="init 'normal' \\(now 'uniform'\\)"):
         run_noisy(out, seeds=2, first_seed=7, steps=20, systems=("spring",), regimes=(3,), models=("vin-vv",),
                   log=quiet, **{**small, "init": "uniform"})
+
+
+def test_experiments_reuse_old_runs_as_made_with_the_normal_init(tmp_path):
+    # a config.json written before the "init" field existed describes a "normal" run
+    from vinnp.io import save_json
+    from vinnp.training.run import check_reuse
+
+    old = {k: v for k, v in make_config(seed=2, init="normal").items() if k != "init"}
+    save_json(tmp_path / "config.json", old)
+    check_reuse(make_config(seed=2, init="normal"), str(tmp_path))
+    with pytest.raises(ValueError, match=r"init 'normal' \(now 'uniform'\)"):
+        check_reuse(make_config(seed=2), str(tmp_path))

@@ -31,6 +31,9 @@ def run_noisy(out, seeds=3, steps=10000, systems=SYSTEMS, regimes=REGIMES, model
     from vinnp.training.run import check_reuse, train_run
     from vinnp.training.setup import make_config, prepare_data
 
+    fixed = sorted(set(overrides) & {"system", "model", "n_traj", "steps", "seed", "dtype"})
+    if fixed:
+        raise ValueError(f"run_noisy: {', '.join(fixed)} are set by the experiment's own arguments")
     t0 = time.time()
     rows = []
     for system in systems:

@@ -144,6 +144,8 @@ def check_reuse(cfg, run_dir):
     if not os.path.exists(path):
         return
     saved = load_json(path, "config.json")
+    if saved.get("obs", "phase") != "pixels":
+        saved.setdefault("init", "normal")  # phase-space runs made before the field existed
     wanted = json.loads(json.dumps(cfg))
     diff = sorted(k for k in set(saved) | set(wanted) if saved.get(k, "<absent>") != wanted.get(k, "<absent>"))
     if diff:
