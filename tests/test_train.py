@@ -301,6 +301,8 @@ def test_noisy_experiment_runs_a_block_of_seeds_with_its_settings(tmp_path):
     with pytest.raises(ValueError, match="init 'normal' \\(now 'uniform'\\)"):
         run_noisy(out, seeds=2, first_seed=7, steps=20, systems=("spring",), regimes=(3,), models=("vin-vv",),
                   log=quiet, **{**small, "init": "uniform"})
+    with pytest.raises(ValueError, match="run_noisy: n_traj, seed are set by the experiment's own arguments"):
+        run_noisy(out, seeds=2, models=("vin-vv",), log=quiet, seed=3, n_traj=4)
 
 
 def test_experiments_reuse_old_runs_as_made_with_the_normal_init(tmp_path):

@@ -34,7 +34,7 @@ from vinnp.models.vin import VIN
 from vinnp.training.adam import Adam
 from vinnp.training.checkpoint import load_checkpoint, save_checkpoint
 from vinnp.training.fused import make_stepper
-from vinnp.training.setup import milestones, prepare_data, seeds
+from vinnp.training.setup import PRE_FIELD_INIT, milestones, prepare_data, seeds
 
 STUCK_RATIO = 0.05  # learned sigma^2 / Var(observations) above this: the fit explains too little
 
@@ -145,7 +145,7 @@ def check_reuse(cfg, run_dir):
         return
     saved = load_json(path, "config.json")
     if saved.get("obs", "phase") != "pixels":
-        saved.setdefault("init", "normal")  # phase-space runs made before the field existed
+        saved.setdefault("init", PRE_FIELD_INIT)
     wanted = json.loads(json.dumps(cfg))
     diff = sorted(k for k in set(saved) | set(wanted) if saved.get(k, "<absent>") != wanted.get(k, "<absent>"))
     if diff:
@@ -184,8 +184,7 @@ def train_run(cfg, run_dir, resume=False, progress=True, log=None):
             start = end
             continue
         if params is None:
-            # runs made before the "init" field existed used the "normal" scheme
-            params = model.init(rng, batch, dtype, scheme=cfg.get("init", "normal"))
+            params = model.init(rng, batch, dtype, scheme=cfg.get("init", PRE_FIELD_INIT))
             opt = Adam(params.size, lr=cfg["lr"], dtype=dtype)
         params = _train_phase(cfg, model, params, opt, batch, data, state, start, end, marks, run_dir,
                               ckpt_path, progress, f"{cfg['model']} {name}", log)

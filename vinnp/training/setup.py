@@ -39,6 +39,8 @@ DEFAULTS = {
     "data": None,
     "device": "cpu",     # "cuda": numba.cuda steps for the models vinnp.cuda covers (the cuda extra)
 }
+# the scheme of runs whose config.json predates the "init" field (read when resuming or reusing them)
+PRE_FIELD_INIT = "normal"
 STEP_CHOICES = (2000, 5000, 10000)  # Appendix C.1's search, made on validation data
 
 
