@@ -33,11 +33,6 @@ import numpy as np
 EXTRA_VAL_TAG = 7919  # mixed into each run's seed: the extra trajectories share no draw with the protocol's
 
 
-def rmse_mean(metrics):
-    """The experiment's headline: RMSE(t) averaged over the forecast's time points t > 0."""
-    return float(np.mean(metrics["rmse_over_time"][1:]))
-
-
 def extra_validation(cfg, n_val):
     from vinnp.data.noisy import make_noisy_dataset
 
@@ -47,6 +42,7 @@ def extra_validation(cfg, n_val):
 
 def study_run(run_dir, n_extra):
     """One run -> dict of per-milestone forecast RMSE, validation scores and choices."""
+    from vinnp.evaluation.experiment import rmse_mean
     from vinnp.evaluation.report import forecast_rows
     from vinnp.training.checkpoint import load_checkpoint
     from vinnp.training.run import validation_nll
@@ -75,12 +71,16 @@ def study_run(run_dir, n_extra):
     return out
 
 
-def argmin(scores):
-    return min(scores, key=lambda s: (not math.isfinite(scores[s]), scores[s]))
+def mean_se(x):
+    """Mean and standard error over runs."""
+    x = np.asarray(x, float)
+    return float(x.mean()), float(x.std(ddof=1) / math.sqrt(len(x))) if len(x) > 1 else float("nan")
 
 
 def summarise(runs):
     """Group runs by (system, n_traj, model) -> printable lines and a JSON-ready dict."""
+    from vinnp.training.run import best_step
+
     groups = {}
     for r in runs:
         groups.setdefault(r["key"], []).append(r)
@@ -89,14 +89,9 @@ def summarise(runs):
         rs.sort(key=lambda r: r["seed"])
         steps = sorted(set.intersection(*(set(r["rmse"]) for r in rs)))
         n = len(rs)
-
-        def mean_se(x):
-            x = np.asarray(x, float)
-            return float(x.mean()), float(x.std(ddof=1) / math.sqrt(len(x))) if len(x) > 1 else float("nan")
-
         fixed = {s: mean_se([r["rmse"][s] for r in rs])[0] for s in steps}
         chosen = [r["chosen"] for r in rs]
-        best = [argmin(r["rmse"]) for r in rs]
+        best = [best_step(r["rmse"]) for r in rs]
         choice_m, choice_se = mean_se([r["rmse"][c] for r, c in zip(rs, chosen)])
         oracle = mean_se([r["rmse"][b] for r, b in zip(rs, best)])[0]
         hits = sum(c == b for c, b in zip(chosen, best))
@@ -118,7 +113,7 @@ def summarise(runs):
                          f"< 1e-3 on {g['val_gap']['below_1e-3']} of {n}, median {g['val_gap']['median']:.1e}, "
                          f"largest {g['val_gap']['max']:.1e}")
         if all(r["extra_val"] for r in rs):
-            extra = [argmin(r["extra_val"]) for r in rs]
+            extra = [best_step(r["extra_val"]) for r in rs]
             e_m, e_se = mean_se([r["rmse"][c] for r, c in zip(rs, extra)])
             e_hits = sum(c == b for c, b in zip(extra, best))
             g.update(extra_choice=e_m, extra_choice_se=e_se, extra_hits=e_hits)

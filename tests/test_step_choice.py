@@ -47,5 +47,7 @@ def test_summary_counts_choices_oracle_and_gaps(step_choice):
     assert any("hits it on 1 of 2" in line for line in lines)
 
 
-def test_a_non_finite_validation_score_is_never_chosen(step_choice):
-    assert step_choice.argmin({2000: float("nan"), 5000: -1.0, 10000: float("inf")}) == 5000
+def test_a_non_finite_validation_score_is_never_chosen():
+    from vinnp.training.run import best_step
+
+    assert best_step({2000: float("nan"), 5000: -1.0, 10000: float("inf")}) == 5000

@@ -113,6 +113,11 @@ def validation_nll(model, params, val, fit_steps=300, fit_lr=1e-2):
     return float(loss) if math.isfinite(loss) else math.inf
 
 
+def best_step(scores):
+    """The milestone with the lowest validation NLL; a non-finite score is never preferred."""
+    return min(scores, key=lambda s: (not math.isfinite(scores[s]), scores[s]))
+
+
 def stuck_ratio(model, params, batch):
     """Learned noise variance over the variance of the observations it is fitted to."""
     keys = ("q", "p") if model.family == "vin" else ("dqdt", "dpdt")
@@ -289,7 +294,7 @@ def finish_run(run_dir, cfg, data=None, log=None):
     data = data or prepare_data(cfg)
     state = load_checkpoint(os.path.join(run_dir, "checkpoint.npz"))[2]["state"]
     scores = {int(k): v for k, v in state["scores"].items()}
-    best = min(scores, key=lambda s: (not math.isfinite(scores[s]), scores[s]))
+    best = best_step(scores)
     model, params, _ = load_checkpoint(os.path.join(run_dir, f"milestone-{best}.npz"))
     save_checkpoint(os.path.join(run_dir, "model.npz"), model, params, chosen_step=best)
     # Evaluate the learned function in float64 whatever it was trained in: RK45 at rtol 1e-9
