@@ -152,7 +152,7 @@ def _usable(impl, peers, workload):
 
 def _vinnp_step(W, problem):
     """vinnp's step as `vinnp train` runs it: the fused step where the model has one."""
-    from vinnp.training.adam import Adam
+    from vinnp.optim import Adam
     from vinnp.training.fused import make_stepper
 
     if problem["workload"] != "W3":

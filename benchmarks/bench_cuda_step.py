@@ -75,7 +75,7 @@ def setup(name, d, B, T, hidden, seed):
 
 def stepper(model, batch, start, dtype, gpu, lr=1e-3):
     from vinnp.cuda import make_cuda_stepper
-    from vinnp.training.adam import Adam
+    from vinnp.optim import Adam
     from vinnp.training.fused import make_stepper
 
     params = start.astype(dtype)

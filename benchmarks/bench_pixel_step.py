@@ -6,7 +6,7 @@ rollout with a 1 -> 1000 tanh -> 1 potential, decoder 1 -> 1000 -> 1000 -> 784),
 batch 50 windows x 10 frames, float32. One step = negative ELBO and its gradient
 + one Adam update (lr 3e-4):
 
-* vinnp: ``model.loss_and_grad`` (hand-written gradients) + ``vinnp.training.adam.Adam.step``;
+* vinnp: ``model.loss_and_grad`` (hand-written gradients) + ``vinnp.optim.Adam.step``;
 * torch: ``benchmarks/torch_pixel.py`` (autograd; the force dU/dq inside the
   rollout by ``torch.autograd.grad(..., create_graph=True)``, so the backward is
   double backprop) + ``torch.optim.Adam`` (its fused CPU kernel where available).
@@ -112,7 +112,7 @@ def compare(name, model, params, frames, eps, log):
     import torch
 
     from torch_pixel import TorchPixelVIN
-    from vinnp.training.adam import Adam
+    from vinnp.optim import Adam
 
     B, T = frames.shape[:2]
     loss_v, grad_v = model.loss_and_grad(params, frames, eps)
@@ -176,7 +176,7 @@ def make_steps(model, dtype, batch, seed=0):
     import torch
 
     from torch_pixel import TorchPixelVIN
-    from vinnp.training.adam import Adam
+    from vinnp.optim import Adam
 
     rng = np.random.default_rng(seed)
     np_dt = np.dtype(dtype)

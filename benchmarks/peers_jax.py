@@ -29,7 +29,7 @@ disagree):
   state that has just read frame 1); head -> (mean, log_var) of x_1 = (q_1, p_1);
   velocity Verlet with h = model.h (1.0), the force at q_{t+1} reused by the next step;
   decoder sees q_t only, rows ordered (window, time); loss = (Bernoulli NLL + KL) / B;
-* Adam exactly as vinnp.training.adam: theta -= lr/(1 - b1^t) * m / (sqrt(v)/sqrt(1 - b2^t) + eps),
+* Adam exactly as vinnp.optim: theta -= lr/(1 - b1^t) * m / (sqrt(v)/sqrt(1 - b2^t) + eps),
   b1 = 0.9, b2 = 0.999, eps = 1e-8, no clipping.
 
 Only a fixed (identity) mass is mirrored: vinnp's workloads never learn it.
@@ -272,7 +272,7 @@ def loss_and_grad(impl, problem):
 
 
 def _adam_update(theta, m, v, t, g, lr):
-    """vinnp's Adam (vinnp.training.adam), bias corrections from t in theta's dtype.
+    """vinnp's Adam (vinnp.optim), bias corrections from t in theta's dtype.
     1 - b^t is formed as -expm1(t log b): in float32, 1 - 0.999^t directly would lose ~1e-4
     of its value to cancellation at small t."""
     t = t + 1

@@ -77,7 +77,7 @@ def vinnp_loss_and_grad(problem, params=None):
 
 def vinnp_step(problem):
     """-> a callable doing one training step (loss, gradient, Adam) on vinnp's own parameter copy."""
-    from vinnp.training.adam import Adam
+    from vinnp.optim import Adam
 
     params = problem["params"].copy()
     opt = Adam(params.size, lr=problem["lr"], dtype=params.dtype)

@@ -6,6 +6,8 @@ import os
 import click
 import numpy as np
 
+from vinnp.gradcheck import all_blocks, check_block, eps_sweep
+
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of rows instead of a table.")
@@ -20,9 +22,6 @@ def gradcheck(ctx, as_json, eps_sweep, out, only, seed):
 
     Exit status 1 if any block exceeds its tolerance.
     """
-    from vinnp.gradcheck_core import check_block
-    from vinnp.gradcheck_registry import all_blocks
-
     if eps_sweep and out is None:
         raise ValueError("--out: --eps-sweep needs a folder to write its plot into")
     blocks = [b for b in all_blocks(seed) if only is None or only in b.name]
@@ -50,26 +49,9 @@ def gradcheck(ctx, as_json, eps_sweep, out, only, seed):
 
 
 def _eps_sweep_plot(blocks, out, seed):
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from vinnp.gradcheck_core import eps_sweep
-    from vinnp.io import save_figure
+    from vinnp.plots.gradcheck import plot_eps_sweep  # matplotlib: loaded only for the plot
 
     eps_values = np.logspace(-12, -1, 23)
-    fig, ax = plt.subplots(figsize=(8, 5.5))
-    for block in blocks:
-        err = eps_sweep(block, eps_values, rng=np.random.default_rng(seed))
-        ax.loglog(eps_values, np.maximum(err, 1e-17), marker=".", lw=1, label=block.name)
-    ax.axhline(1e-6, color="k", ls="--", lw=0.8, label="tolerance 1e-6")
-    ax.set_xlabel("difference step eps (two-point central difference)")
-    ax.set_ylabel("max relative error vs hand-written gradient")
-    ax.set_title("Truncation error (~eps^2) meets round-off (~1/eps)")
-    ax.legend(fontsize=6, ncol=2)
+    errors = {block.name: eps_sweep(block, eps_values, rng=np.random.default_rng(seed)) for block in blocks}
     os.makedirs(out, exist_ok=True)
-    path = os.path.join(out, "eps_sweep.png")
-    save_figure(fig, path, dpi=120)
-    plt.close(fig)
-    return path
+    return plot_eps_sweep(os.path.join(out, "eps_sweep.png"), eps_values, errors, 1e-6)

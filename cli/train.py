@@ -6,12 +6,15 @@ import time
 
 import click
 
+from vinnp.dynamics import registry as integrators
 from vinnp.models.registry import MODELS
 
 # Pixel models beside the phase-space ones (kept literal: importing vinnp.models.pixel_vae
 # here would load the engine for `vinnp train --help`).
 PIXEL_ONLY = ("dvae", "vae", "lg-vae")
-DEFAULT_MODEL = {"phase": "vin-vv", "pixels": {"pendulum": "vin-so2", "spring": "vin-sv"}}
+# the integrators that declare themselves the default (vinnp.dynamics.registry)
+DEFAULT_MODEL = {"phase": integrators.default("default-phase"),
+                 "pixels": {s: integrators.default(f"default-pixels-{s}") for s in ("pendulum", "spring")}}
 
 
 @click.command()

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from vinnp.training.adam import Adam
+from vinnp.optim import Adam
 
 
 def test_first_two_steps_by_hand():

@@ -26,7 +26,7 @@ except Exception as exc:
 import numpy as np
 from vinnp.cuda import available, make_cuda_stepper
 from vinnp.models.registry import make_model
-from vinnp.training.adam import Adam
+from vinnp.optim import Adam
 from vinnp.training.fused import make_stepper
 
 B, T, H = 3, 6, 5
@@ -110,7 +110,7 @@ else:
 import numpy as np
 from vinnp.cuda import available, make_cuda_stepper
 from vinnp.models.registry import make_model
-from vinnp.training.adam import Adam
+from vinnp.optim import Adam
 
 why = available()
 model = make_model("vin-sv", 1, 0.1, n_seq=2, hidden=(4,))

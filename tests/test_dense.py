@@ -4,10 +4,11 @@ import numpy as np
 import pytest
 from hypothesis import assume, given, strategies as st
 
-from vinnp.gradcheck_core import check_block, gradcheck
+from vinnp.gradcheck.core import check_block, gradcheck
 from vinnp.layers import mlp
 from vinnp.layers.activations import ACTIVATIONS
-from vinnp.layers.dense import DenseCache, dense_backward, dense_forward, gradcheck_blocks
+from vinnp.gradcheck.layers import dense_blocks as gradcheck_blocks
+from vinnp.layers.dense import DenseCache, dense_backward, dense_forward
 from vinnp.layers.mlp import MLP
 from vinnp.params import Layout
 

@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
-from vinnp.dynamics import reference, so2
+from vinnp.dynamics import so2
 from vinnp.dynamics.cells import CELLS, make_cell
+from vinnp.dynamics.registry import get
 from vinnp.dynamics.mass import Mass
-from vinnp.gradcheck_core import gradcheck
+from vinnp.gradcheck.core import gradcheck
 from vinnp.layers import reference as R
 from vinnp.layers.potential import force as compiled_force
 from vinnp.params import Layout
@@ -44,7 +45,7 @@ def build(kind, d, h=0.1, hidden=(8,), activation="tanh", learn_mass=False, seed
 
 def random_x1(kind, B, d, rng):
     x1 = rng.standard_normal((B, 2, d))
-    if kind == "vin-so2":  # keep sin(th_1 - th_0) well inside the asin domain
+    if get(kind).lie_group:  # keep sin(th_1 - th_0) well inside the asin domain
         x1[:, 0] = x1[:, 1] - 0.1 * rng.standard_normal((B, 1))
     return x1
 
@@ -52,7 +53,7 @@ def random_x1(kind, B, d, rng):
 def oracle(cell, layout, params, x1, T):
     minv, m = cell.matrices(params, layout, "cell")
     weights = cell.net.weights(params, layout, "cell.net")
-    return reference.rollout(cell.kind, weights, cell.net.activations, minv, m, cell.h, x1, T)
+    return cell.spec.reference(weights, cell.net.activations, minv, m, cell.h, x1, T)
 
 
 def set_net(layout, params, **values):
@@ -86,7 +87,7 @@ def one_step_qp(cell, layout, params):
 
     def fn(Z):
         q, p = Z[:, :d], Z[:, d:]
-        x1 = reference.initial_state(cell.kind, q, p, minv, cell.h)
+        x1 = cell.spec.initial_state(q, p, minv, cell.h)
         obs, _ = cell.rollout(params, layout, x1, 2)
         # the initial observed state is (q, p) itself
         np.testing.assert_allclose(obs[:, 0].reshape(len(Z), 2 * d), Z, rtol=1e-12, atol=1e-12)
@@ -101,8 +102,8 @@ def one_step_qp(cell, layout, params):
 
 CASES = [(kind, learn, d)
          for kind in CELLS
-         for learn in ((False,) if kind == "resrnn" else (False, True))
-         for d in ((1,) if kind == "vin-so2" else (1, 3))]
+         for learn in ((False, True) if get(kind).mass else (False,))
+         for d in ((get(kind).dim,) if get(kind).dim else (1, 3))]
 
 
 @pytest.mark.parametrize("hidden", [(8,), (6, 5)])
@@ -133,7 +134,6 @@ def test_float32_rollout_tracks_float64(kind, learn, d):
 
 def test_so2_clipping_matches_reference():
     """A force strong enough to saturate the sine update: kernel and oracle clip alike."""
-    assert reference.CLIP == so2.CLIP
     cell, layout, params, rng = build("vin-so2", 1, h=0.3, hidden=(8,), learn_mass=True, seed=5)
     layout.view(params, "cell.net.W2")[...] *= 40.0
     x1 = random_x1("vin-so2", 8, 1, rng)
@@ -144,11 +144,11 @@ def test_so2_clipping_matches_reference():
 
 @pytest.mark.parametrize("kind", CELLS)
 def test_initial_state_reproduces_the_observed_state(kind):
-    d = 1 if kind == "vin-so2" else 3
-    cell, layout, params, rng = build(kind, d, learn_mass=kind != "resrnn", seed=11)
+    d = get(kind).dim or 3
+    cell, layout, params, rng = build(kind, d, learn_mass=get(kind).mass, seed=11)
     minv, _ = cell.matrices(params, layout, "cell")
     q, p = rng.standard_normal((4, d)), 0.5 * rng.standard_normal((4, d))
-    obs, _ = cell.rollout(params, layout, reference.initial_state(kind, q, p, minv, cell.h), 3)
+    obs, _ = cell.rollout(params, layout, cell.spec.initial_state(q, p, minv, cell.h), 3)
     np.testing.assert_allclose(obs[:, 0, 0], q, rtol=1e-13, atol=1e-13)
     np.testing.assert_allclose(obs[:, 0, 1], p, rtol=1e-12, atol=1e-12)
 
@@ -565,7 +565,7 @@ def test_mass_backward_matches_central_differences(d):
     assert all(r["ok"] for r in rows), rows
 
 
-@pytest.mark.parametrize("kind", ["vin-sv", "vin-vv"])
+@pytest.mark.parametrize("kind", [k for k in CELLS if get(k).mass and get(k).dim is None])
 def test_cell_learned_mass_gradient_d3(kind):
     """The mass gradient through a whole rollout (d = 3, non-identity mass)."""
     cell, layout, params, rng = build(kind, 3, hidden=(5,), learn_mass=True, seed=21)
@@ -621,7 +621,7 @@ def test_bad_dim(dim):
 
 @pytest.mark.parametrize("kind", CELLS)
 def test_bad_x1(kind):
-    d = 1 if kind == "vin-so2" else 2
+    d = get(kind).dim or 2
     cell, layout, params, _ = build(kind, d)
     good = np.zeros((3, 2, d))
     cell.rollout(params, layout, good, 2)

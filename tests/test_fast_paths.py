@@ -16,7 +16,7 @@ from vinnp.layers.activations import CODES, tanh32
 from vinnp.layers.dense import _activate, dense_backward, dense_forward
 from vinnp.layers.mlp import MLP
 from vinnp.layers.potential import force, force_backward, potential_mlp
-from vinnp.training.adam import Adam
+from vinnp.optim import Adam
 
 
 @njit  # not cached: a test module is no stable home for Numba's cache

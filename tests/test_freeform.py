@@ -13,8 +13,9 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from vinnp.dynamics.cells import Cell
-from vinnp.dynamics.freeform import FreeForm, gradcheck_blocks, rollout_block
-from vinnp.gradcheck_core import check_block
+from vinnp.dynamics.freeform import FreeForm
+from vinnp.gradcheck.dynamics import freeform_blocks as gradcheck_blocks, freeform_rollout_block as rollout_block
+from vinnp.gradcheck.core import check_block
 from vinnp.layers import reference as R
 from vinnp.params import Layout
 
@@ -85,7 +86,7 @@ def test_drop_in_for_cell_in_the_pixel_vae():
     flat vector fits unchanged. Redraw until every ReLU is 1e-2 from its kink,
     as gradcheck_model does.
     """
-    from vinnp.gradcheck_core import Block
+    from vinnp.gradcheck.core import Block
     from vinnp.models.pixel_vae import FD_FLOOR, PixelVIN
 
     rng = np.random.default_rng(3)

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from vinnp import gradcheck
+from vinnp.gradcheck import gradcheck
 from vinnp.cli.main import main
 from vinnp.params import Layout
 

@@ -5,23 +5,25 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from scipy import integrate, stats
 
-from vinnp.gradcheck_core import check_block, gradcheck
-from vinnp.layers.losses import (
+from vinnp.gradcheck.core import check_block, gradcheck
+from vinnp.gradcheck.layers import (
     LOG_VAR_FORMS,
     bernoulli_block,
+    elbo_block,
+    gaussian_nll_block,
+    kl_block,
+    log_var_shape,
+    losses_blocks as gradcheck_blocks,
+    reparam_block,
+)
+from vinnp.layers.losses import (
     bernoulli_nll_logits,
     bernoulli_nll_logits_and_grad,
     bernoulli_nll_logits_backward,
-    elbo_block,
     gaussian_nll,
     gaussian_nll_backward,
-    gaussian_nll_block,
-    gradcheck_blocks,
-    kl_block,
     kl_std_normal,
     kl_std_normal_backward,
-    log_var_shape,
-    reparam_block,
     reparam_sample,
     reparam_sample_backward,
 )

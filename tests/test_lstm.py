@@ -4,15 +4,14 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from vinnp.gradcheck_core import check_block, gradcheck
+from vinnp.gradcheck.core import check_block, gradcheck
 from vinnp.params import Layout
 from vinnp.layers import lstm
+from vinnp.gradcheck.layers import lstm_blocks as gradcheck_blocks, lstm_gradcheck_block
 from vinnp.layers.lstm import (
-    gradcheck_blocks,
     lstm_backward,
     lstm_forward,
     lstm_forward_reference,
-    lstm_gradcheck_block,
     lstm_init,
     lstm_layout,
     lstm_slice,

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from hypothesis import assume, given, strategies as st
 
-from vinnp.gradcheck_core import gradcheck
+from vinnp.gradcheck.core import gradcheck
 from vinnp.layers import reference as R
 from vinnp.layers.activations import ACTIVATIONS
 from vinnp.layers.mlp import MLP, backward, forward

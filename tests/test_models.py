@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from hypothesis import given, strategies as st
 
-from vinnp.gradcheck_core import check_block, gradcheck
-from vinnp.gradcheck_registry import all_blocks
+from vinnp.gradcheck.core import check_block, gradcheck
+from vinnp.gradcheck import all_blocks
 from vinnp.models.registry import MODELS, make_model
 
 

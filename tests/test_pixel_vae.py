@@ -7,9 +7,10 @@ import pytest
 from vinnp.data.dataset import batch_indices, windows
 from vinnp.data.pixels import make_pixel_dataset
 from vinnp.dynamics import so2
-from vinnp.gradcheck_core import check_block, gradcheck
-from vinnp.models.pixel_vae import FD_FLOOR, PIXEL_MODELS, PixelVIN, gradcheck_blocks, gradcheck_model
-from vinnp.training.adam import Adam
+from vinnp.gradcheck.core import check_block, gradcheck
+from vinnp.gradcheck.models import gradcheck_model, pixel_vae_blocks as gradcheck_blocks
+from vinnp.models.pixel_vae import FD_FLOOR, PIXEL_MODELS, PixelVIN
+from vinnp.optim import Adam
 
 
 def fd_floor(value):

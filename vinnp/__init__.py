@@ -1,8 +1,7 @@
 """vinnp: Variational Integrator Networks in NumPy/Numba with hand-written gradients.
 
-Importing the package is cheap and compiles nothing: Numba kernels live in the
-submodules and are imported where they are used, so that a trained model can be
-forecast with NumPy alone (see ``vinnp.evaluation.embedded``).
+Importing the package is cheap and compiles nothing; a trained VIN can be forecast
+with NumPy alone (see ``vinnp.evaluation.embedded``).
 """
 
 import hashlib
@@ -48,9 +47,3 @@ if "NUMBA_CACHE_DIR" not in os.environ:
 # Must be set before the OpenMP runtime loads; an explicit setting wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-
-def gradcheck(*args, **kwargs):
-    """Finite-difference gradient check; see :func:`vinnp.gradcheck_core.gradcheck`."""
-    from vinnp.gradcheck_core import gradcheck as _gradcheck
-
-    return _gradcheck(*args, **kwargs)

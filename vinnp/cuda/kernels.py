@@ -1,7 +1,9 @@
 """numba.cuda kernels of one VIN training step (imported only when a CUDA step is built).
 
+This module holds what every integrator shares; each integrator with GPU kernels has its
+``traj`` kernel in vinnp/cuda/<integrator>.py (named by its declaration's ``cuda`` field).
 The maths is that of the CPU kernels it mirrors, operation for operation where it can be:
-vinnp.dynamics.sv / vv (rollout, ``_backward_one``), vinnp.layers.potential (the force of a
+vinnp.dynamics.sv / vv (``rollout_one``, ``backward_one``), vinnp.layers.potential (the force of a
 one-hidden-layer tanh potential and its R-op backward, written out in ``force_tanh1_f32``)
 and vinnp.training.fused (eq. 14's likelihood, Adam). A step is four launches:
 
@@ -28,19 +30,22 @@ CPU step also accumulates in float64.
 
 import functools
 import math
+import types
 
 import numba
 import numpy as np
 from numba import cuda
 
 LOG_2PI = math.log(2.0 * math.pi)
-SV, VV = 0, 1
 
 
 @functools.lru_cache(maxsize=None)
-def build(dtype_name, kind, D, tpb_reduce, tpb_finish):
-    """The four kernels for one dtype ("float32"/"float64"), cell kind (SV/VV), dimension D
-    and block sizes (powers of two); cached, as numba compiles each new closure afresh."""
+def build(dtype_name, D, tpb_reduce, tpb_finish):
+    """The shared device functions and kernels for one dtype ("float32"/"float64"),
+    dimension D and block sizes (powers of two), as a namespace: the constants, ``force``,
+    ``force_rop`` and ``exp_inv_var`` that an integrator's ``traj`` kernel calls
+    (vinnp/cuda/<integrator>.py), and ``reduce``, ``finish``, ``adam``. Cached, as numba
+    compiles each new closure afresh."""
     dt = np.dtype(dtype_name)
     nb_t = numba.from_dtype(dt)
     ZERO, ONE, TWO, HALF, FOUR = (dt.type(x) for x in (0.0, 1.0, 2.0, 0.5, 4.0))
@@ -111,173 +116,6 @@ def build(dtype_name, kind, D, tpb_reduce, tpb_finish):
                 wji = theta[w1 + j * D + i]
                 pg[w1 + j * D + i, b] += dgz * q[i] + gz * v[i]
                 hv[i] += wji * dgz
-
-    @cuda.jit
-    def traj_sv(theta, minv, mm, h, y, x1_off, lv_off, w1, b1, w2, H, N, Q, P, A, pg, ssb, grad):
-        """VIN-SV, eq. (6), for trajectory b: Q[k] = q_k (k = 0..T, q_0 = x_1[0]), P[k] the
-        observed momentum of step k; then sv._backward_one's BPTT with A[k] = dLoss/dq_k."""
-        b = cuda.grid(1)
-        B = ssb.shape[0]
-        if b >= B:
-            return
-        T = P.shape[0]
-        q = cuda.local.array(D, nb_t)
-        f = cuda.local.array(D, nb_t)
-        w = cuda.local.array(D, nb_t)
-        hv = cuda.local.array(D, nb_t)
-        xb = x1_off + b * 2 * D
-        rh = ONE / h
-        hh = -h * h
-        for i in range(D):
-            Q[0, i, b] = theta[xb + i]
-            Q[1, i, b] = theta[xb + D + i]
-        for i in range(D):   # p_1 = M (q_1 - q_0) / h
-            s = ZERO
-            for j in range(D):
-                s += mm[i, j] * (Q[1, j, b] - Q[0, j, b])
-            P[0, i, b] = rh * s
-        for t in range(1, T):
-            for i in range(D):
-                q[i] = Q[t, i, b]
-            force(theta, w1, b1, w2, H, q, f)
-            for i in range(D):
-                s = ZERO
-                for j in range(D):
-                    s += minv[i, j] * f[j]
-                Q[t + 1, i, b] = (TWO * q[i] - Q[t - 1, i, b]) + hh * s
-            for i in range(D):
-                s = ZERO
-                for j in range(D):
-                    s += mm[i, j] * (Q[t + 1, j, b] - Q[t, j, b])
-                P[t, i, b] = rh * s
-        # this trajectory's squared residuals, in float64 as the CPU step sums them
-        ss = 0.0
-        for k in range(T):
-            for i in range(D):
-                r = Q[k + 1, i, b] - y[k, 0, i, b]
-                ss += r * r
-            for i in range(D):
-                r = P[k, i, b] - y[k, 1, i, b]
-                ss += r * r
-        ssb[b] = ss
-        # BPTT; g_obs = (obs - y) exp(-log_var) / N, formed where it is used (N arrives in the
-        # dtype: an integer N would promote float32 lanes to float64)
-        inv = exp_inv_var(theta[lv_off])
-        for p in range(pg.shape[0]):
-            pg[p, b] = ZERO
-        for k in range(T + 1):
-            for i in range(D):
-                A[k, i, b] = ZERO
-        for k in range(1, T + 1):
-            for i in range(D):
-                A[k, i, b] += (Q[k, i, b] - y[k - 1, 0, i, b]) * inv / N
-            for j in range(D):   # w = M^T g_p / h, p_k = M (q_k - q_{k-1}) / h
-                s = ZERO
-                for i in range(D):
-                    s += mm[i, j] * ((P[k - 1, i, b] - y[k - 1, 1, i, b]) * inv / N)
-                w[j] = rh * s
-            for i in range(D):
-                A[k, i, b] += w[i]
-                A[k - 1, i, b] -= w[i]
-        for k in range(T - 1, 0, -1):
-            # q_{k+1} = 2 q_k - q_{k-1} - h^2 M^{-1} f(q_k); A[k+1] is complete here
-            for j in range(D):
-                s = ZERO
-                for i in range(D):
-                    s += minv[i, j] * A[k + 1, i, b]
-                w[j] = hh * s
-                q[j] = Q[k, j, b]
-            force_rop(theta, w1, b1, w2, H, q, w, pg, b, hv)
-            for i in range(D):
-                A[k, i, b] += hv[i]
-            for i in range(D):
-                A[k, i, b] += TWO * A[k + 1, i, b]
-                A[k - 1, i, b] -= A[k + 1, i, b]
-        for i in range(D):
-            grad[xb + i] = A[0, i, b]
-            grad[xb + D + i] = A[1, i, b]
-
-    @cuda.jit
-    def traj_vv(theta, minv, mm, h, y, x1_off, lv_off, w1, b1, w2, H, N, Q, P, F, AQ, AP, AF, pg, ssb, grad):
-        """VIN-VV, eqs. (9)-(10), for trajectory b: (Q[t], P[t]) = (q_t, p_t), F[t] = dU/dq(q_t);
-        then vv._backward_one's BPTT (AQ, AP, AF: adjoints of q, p and f)."""
-        b = cuda.grid(1)
-        B = ssb.shape[0]
-        if b >= B:
-            return
-        T = P.shape[0]
-        q = cuda.local.array(D, nb_t)
-        f = cuda.local.array(D, nb_t)
-        w = cuda.local.array(D, nb_t)
-        hv = cuda.local.array(D, nb_t)
-        xb = x1_off + b * 2 * D
-        hh = -HALF * h * h
-        hf = HALF * h
-        for i in range(D):
-            Q[0, i, b] = theta[xb + i]
-            P[0, i, b] = theta[xb + D + i]
-            q[i] = theta[xb + i]
-        force(theta, w1, b1, w2, H, q, f)
-        for i in range(D):
-            F[0, i, b] = f[i]
-        for t in range(1, T):
-            for i in range(D):
-                s = ZERO
-                for j in range(D):
-                    s += minv[i, j] * P[t - 1, j, b]
-                s2 = ZERO
-                for j in range(D):
-                    s2 += minv[i, j] * F[t - 1, j, b]
-                q[i] = (Q[t - 1, i, b] + h * s) + hh * s2
-                Q[t, i, b] = q[i]
-            force(theta, w1, b1, w2, H, q, f)
-            for i in range(D):
-                F[t, i, b] = f[i]
-                P[t, i, b] = P[t - 1, i, b] - hf * (F[t - 1, i, b] + f[i])
-        ss = 0.0
-        for k in range(T):
-            for i in range(D):
-                r = Q[k, i, b] - y[k, 0, i, b]
-                ss += r * r
-            for i in range(D):
-                r = P[k, i, b] - y[k, 1, i, b]
-                ss += r * r
-        ssb[b] = ss
-        inv = exp_inv_var(theta[lv_off])
-        for p in range(pg.shape[0]):
-            pg[p, b] = ZERO
-        for t in range(T):
-            for i in range(D):
-                AQ[t, i, b] = (Q[t, i, b] - y[t, 0, i, b]) * inv / N
-                AP[t, i, b] = (P[t, i, b] - y[t, 1, i, b]) * inv / N
-                AF[t, i, b] = ZERO
-        for t in range(T - 2, -1, -1):
-            # f_{t+1} enters p_{t+1} (this step) and step t+1 (already processed): complete now
-            for i in range(D):
-                AF[t + 1, i, b] -= hf * AP[t + 1, i, b]
-                q[i] = Q[t + 1, i, b]
-                f[i] = AF[t + 1, i, b]
-            force_rop(theta, w1, b1, w2, H, q, f, pg, b, hv)
-            for i in range(D):
-                AQ[t + 1, i, b] += hv[i]
-            for j in range(D):   # w = M^{-T} aq_{t+1}
-                s = ZERO
-                for i in range(D):
-                    s += minv[i, j] * AQ[t + 1, i, b]
-                w[j] = s
-            for i in range(D):
-                AQ[t, i, b] += AQ[t + 1, i, b]
-                AP[t, i, b] += h * w[i] + AP[t + 1, i, b]
-                AF[t, i, b] += hh * w[i] - hf * AP[t + 1, i, b]
-        for i in range(D):
-            q[i] = Q[0, i, b]
-            f[i] = AF[0, i, b]
-        force_rop(theta, w1, b1, w2, H, q, f, pg, b, hv)
-        for i in range(D):
-            AQ[0, i, b] += hv[i]
-        for i in range(D):
-            grad[xb + i] = AQ[0, i, b]
-            grad[xb + D + i] = AP[0, i, b]
 
     @cuda.jit
     def reduce(pg, grad):
@@ -355,4 +193,5 @@ def build(dtype_name, kind, D, tpb_reduce, tpb_finish):
         v[i] = vi
         theta[i] -= k[4] * mi / (math.sqrt(vi) * k[5] + k[6])
 
-    return (traj_sv if kind == SV else traj_vv), reduce, finish, adam
+    return types.SimpleNamespace(ZERO=ZERO, ONE=ONE, TWO=TWO, HALF=HALF, D=D, exp_inv_var=exp_inv_var,
+                                 force=force, force_rop=force_rop, reduce=reduce, finish=finish, adam=adam)

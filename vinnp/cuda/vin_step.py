@@ -2,9 +2,10 @@
 
 ``make_cuda_stepper(model, batch, opt)`` has ``make_stepper``'s contract: it returns a step
 whose ``__call__(params)`` does loss, gradient and Adam in place and returns the loss (NaN:
-not finite, and nothing changed), or None for a model it does not cover. Covered: VIN-SV and
-VIN-VV with a fixed mass, a potential with one hidden tanh layer (any d, any width), float32
-and float64, no gradient clipping. The kernels are in vinnp.cuda.kernels.
+not finite, and nothing changed), or None for a model it does not cover. Covered: the VINs
+whose integrator declares GPU kernels (its ``cuda`` module, vinnp/cuda/<integrator>.py: today
+Stormer-Verlet and velocity Verlet) with a fixed mass, a potential with one hidden tanh layer
+(any d, any width), float32 and float64, no gradient clipping. The shared kernels are in vinnp.cuda.kernels.
 
 Parallelism is one GPU thread per trajectory (the rollout and its BPTT are sequential in
 time), so the GPU pays off for many sequences (multiple-shooting windows by the thousand),
@@ -23,13 +24,14 @@ NUMBA_ENABLE_CUDASIM=1 it runs the same kernels in Numba's CUDA simulator, on th
 is how the tests check them without a GPU.
 """
 
+import importlib
 import math
 import re
 import warnings
 
 import numpy as np
 
-from vinnp.training.fused import Stepper
+from vinnp.optim import Stepper
 
 _MAX_TPB = 128       # threads per block of the per-trajectory and per-parameter kernels
 _FINISH_TPB = 256    # threads of the one-block finish kernel
@@ -61,7 +63,7 @@ def covers(model, opt):
     """Whether make_cuda_stepper has kernels for ``model`` trained by ``opt`` (no CUDA needed)."""
     if opt.clip_norm > 0 or opt.m.dtype not in (np.float32, np.float64):
         return False
-    if model.family != "vin" or model.cell.kind not in ("vin-sv", "vin-vv") or model.cell.mass.learned:
+    if model.family != "vin" or model.cell.spec.cuda is None or model.cell.mass.learned:
         return False
     net = model.cell.net
     return len(net.sizes) == 3 and net.sizes[-1] == 1 and list(net.activations) == ["tanh", "identity"]
@@ -112,8 +114,7 @@ def _cuda_stepper(model, batch, opt):
     from numba import cuda
     from numba.core import config
 
-    from vinnp.cuda import kernels
-
+    unit = importlib.import_module(model.cell.spec.cuda)  # the integrator's traj kernel (vinnp/cuda/<name>.py)
     dtype = opt.m.dtype
     cell, layout = model.cell, model.layout
     y = np.stack([batch["q"], batch["p"]], axis=2).astype(dtype)
@@ -129,12 +130,12 @@ def _cuda_stepper(model, batch, opt):
     if w1 != 0 or int(b_off[1]) + 1 != x1_off or lv_off != x1_off + B * 2 * d or lv_off + 1 != n:
         raise ValueError("model: unexpected VIN parameter layout for the CUDA step")
     minv, m = cell.matrices(layout.zeros(dtype), layout, "cell")
-    kind = kernels.SV if cell.kind == "vin-sv" else kernels.VV
     tpb = _pow2(B, _MAX_TPB)
     tpb_reduce = _pow2(B, _MAX_TPB)
     tpb_finish = _pow2(n, _FINISH_TPB)
     tpb_adam = _pow2(n, _MAX_TPB)
-    traj, reduce, finish, adam = kernels.build(dtype.name, kind, d, tpb_reduce, tpb_finish)
+    traj, shared = unit.build(dtype.name, d, tpb_reduce, tpb_finish)
+    reduce, finish, adam = shared.reduce, shared.finish, shared.adam
 
     # device buffers, once; scratch has the trajectory index last (coalesced, see kernels)
     dev = {
@@ -145,11 +146,7 @@ def _cuda_stepper(model, batch, opt):
         "y": cuda.to_device(np.ascontiguousarray(y.transpose(1, 2, 3, 0))),   # (T, 2, d, B)
         "minv": cuda.to_device(minv), "mm": cuda.to_device(m),
     }
-    if kind == kernels.SV:
-        scratch = [cuda.device_array((T + 1, d, B), dtype), cuda.device_array((T, d, B), dtype),
-                   cuda.device_array((T + 1, d, B), dtype)]                      # Q, P, A
-    else:
-        scratch = [cuda.device_array((T, d, B), dtype) for _ in range(6)]      # Q, P, F, AQ, AP, AF
+    scratch = [cuda.device_array(shape, dtype) for shape in unit.scratch_shapes(T, d, B)]
     out = np.empty(1, np.float64)
     h = dtype.type(cell.h)
     N = dtype.type(B * T * 2 * d)

@@ -2,22 +2,37 @@
 
     x_{t+1} = x_t + h f_theta(x_t),   x = (q, p) in R^{2d}
 
-The paper's baseline architecture (Section 4.2): not symplectic, so its
+The paper's baseline architecture (Section 4.2): first order and not symplectic, so its
 forecasts drift in energy — the contrast the VINs are measured against.
 """
 
-import numpy as np
-from numba import njit, prange
+from typing import NamedTuple
 
-from vinnp.layers.mlp import chunking, backward_one, forward_one
+import numpy as np
+
+from vinnp.dynamics import kernels
+from vinnp.dynamics.integrator import PHASE, Integrator
+from vinnp.jit import njit
+from vinnp.layers import reference as R
+from vinnp.layers.mlp import MLP, backward_one as mlp_backward_one, forward_one
+
+
+class EulerTag(NamedTuple):
+    order: int = 1
+
+
+def make_net(dim, hidden=(200,), activation="tanh"):
+    """f_theta: R^{2d} -> R^{2d}."""
+    return MLP([2 * dim, *hidden, 2 * dim], activation)
 
 
 @njit(cache=True)
-def _rollout_one(theta, w_off, b_off, sizes, acts, n_off, h, x1, obs, z, a):
+def rollout_one(net, mass, h, x1, obs, aux, buf, vec):
+    theta, w_off, b_off, sizes, acts, n_off = net
+    z, a = buf[0], buf[1]
     d = x1.shape[1]
     T = obs.shape[0]
-    L = sizes.shape[0] - 1
-    lo = n_off[L]
+    lo = n_off[sizes.shape[0] - 1]
     xs = obs.reshape(T, 2 * d)
     for i in range(d):
         xs[0, i] = x1[0, i]
@@ -28,52 +43,50 @@ def _rollout_one(theta, w_off, b_off, sizes, acts, n_off, h, x1, obs, z, a):
             xs[t, i] = xs[t - 1, i] + h * a[lo + i]
 
 
-@njit(cache=True, parallel=True)
-def rollout(theta, w_off, b_off, sizes, acts, n_off, h, X1, obs):
-    B = X1.shape[0]
-    nchunk, size = chunking(B)
-    for c in prange(nchunk):
-        z = np.empty(n_off[-1], theta.dtype)
-        a = np.empty(n_off[-1], theta.dtype)
-        for b in range(c * size, min(B, (c + 1) * size)):
-            _rollout_one(theta, w_off, b_off, sizes, acts, n_off, h, X1[b], obs[b], z, a)
-
-
 @njit(cache=True)
-def _backward_one(theta, w_off, b_off, sizes, acts, n_off, h, obs, g_obs, z, a, ga, gz, ax, g, grad, g_x1):
+def backward_one(net, mass, h, x1, obs, aux, g_obs, buf, vec, grad, g_mass, g_x1):
+    theta, w_off, b_off, sizes, acts, n_off = net
+    z, a, ga, gz = buf[0], buf[1], buf[2], buf[3]
     T = obs.shape[0]
     D = obs.shape[1] * obs.shape[2]
     d = D // 2
     xs = obs.reshape(T, D)
+    ax, g = vec[1, :T, :D], vec[0, 0, :D]
     ax[:, :] = g_obs.reshape(T, D)
     for t in range(T - 2, -1, -1):
         forward_one(theta, w_off, b_off, sizes, acts, n_off, xs[t], z, a)
         for i in range(D):
             g[i] = h * ax[t + 1, i]
             ax[t, i] += ax[t + 1, i]
-        backward_one(theta, w_off, b_off, sizes, acts, n_off, z, a, g, ga, gz, grad, True, ax[t])
+        mlp_backward_one(theta, w_off, b_off, sizes, acts, n_off, z, a, g, ga, gz, grad, True, ax[t])
     for i in range(d):
         g_x1[0, i] += ax[0, i]
         g_x1[1, i] += ax[0, d + i]
 
 
-@njit(cache=True, parallel=True)
-def rollout_backward(theta, w_off, b_off, sizes, acts, n_off, h, obs, g_obs, grad, g_X1):
-    B = obs.shape[0]
-    T = obs.shape[1]
-    D = obs.shape[2] * obs.shape[3]
-    nchunk, size = chunking(B)
-    p_grad = np.zeros((nchunk, theta.shape[0]), theta.dtype)
-    for c in prange(nchunk):
-        n = n_off[-1]
-        z = np.empty(n, theta.dtype)
-        a = np.empty(n, theta.dtype)
-        ga = np.empty(n, theta.dtype)
-        gz = np.empty(n, theta.dtype)
-        ax = np.empty((T, D), theta.dtype)
-        g = np.empty(D, theta.dtype)
-        for b in range(c * size, min(B, (c + 1) * size)):
-            _backward_one(theta, w_off, b_off, sizes, acts, n_off, h, obs[b], g_obs[b], z, a, ga, gz, ax, g,
-                          p_grad[c], g_X1[b])
-    for c in range(nchunk):
-        grad += p_grad[c]
+def reference(weights, activations, minv, m, h, x1, T):
+    """NumPy rollout of explicit Euler. x1 (B, 2, d) = (q_1, p_1) -> obs (B, T, 2, d)."""
+    x1 = np.asarray(x1)
+    B, _, d = x1.shape
+    obs = np.empty((B, T, 2, d), dtype=x1.dtype)
+    x = np.concatenate([x1[:, 0], x1[:, 1]], axis=1)
+    for t in range(T):
+        if t > 0:
+            x = x + h * R.mlp_forward(weights, activations, x)[0]
+        obs[:, t, 0] = x[:, :d]
+        obs[:, t, 1] = x[:, d:]
+    return obs
+
+
+def initial_state(q, p, minv, h):
+    """The state is (q, p) itself."""
+    return np.stack([np.asarray(q), np.asarray(p)], axis=1)
+
+
+kernels.register(EulerTag, rollout_one, backward_one)
+
+INTEGRATOR = Integrator(
+    name="resrnn", summary="parameter-tied residual network (explicit Euler), the paper's baseline",
+    order=1, symplectic=False, reversible=False, lie_group=None, state=PHASE, make_net=make_net,
+    potential=False, mass=False, dim=None, aux=0, tag=EulerTag(), reference=reference,
+    initial_state=initial_state, roles=("table-pixels-pendulum", "table-pixels-spring"))

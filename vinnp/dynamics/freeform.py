@@ -143,33 +143,4 @@ class FreeForm(NetAndMass):
         return g.reshape(B, 2, self.dim)
 
 
-def rollout_block(rng, dim=2, hidden=(6,), batch=3, steps=7, activation="tanh"):
-    """A float64 gradient-check block: loss sum(R * obs) against the net's parameters and x1."""
-    from vinnp.gradcheck_core import Block
-
-    cell = FreeForm(KIND, dim, 1.0, hidden=hidden, activation=activation)
-    layout = Layout.join([("cell", cell.layout()), ("", Layout([("x1", (batch, 2, dim))]))])
-    params = np.concatenate([cell.init(rng), 0.5 * rng.standard_normal(batch * 2 * dim)])
-    Rw = rng.standard_normal((batch, steps, 2, dim))
-
-    def loss(p):
-        obs, _ = cell.rollout(p, layout, layout.view(p, "x1"), steps)
-        return float(np.sum(Rw * obs))
-
-    def loss_and_grad(p):
-        obs, cache = cell.rollout(p, layout, layout.view(p, "x1"), steps)
-        grad = np.zeros_like(p)
-        g_x1 = cell.backward(p, layout, cache, Rw, grad)
-        grad[layout.slice("x1")] += g_x1.ravel()
-        return float(np.sum(Rw * obs)), grad
-
-    name = f"rollout[dvae, d={dim}, hidden={list(hidden)}]"
-    return Block(name, layout, params, loss, loss_and_grad)
-
-
-def gradcheck_blocks(rng):
-    """BPTT of the free-form dynamics, one and two hidden layers: sum(R * obs) against params and x1."""
-    return [rollout_block(rng, 2, (6,)), rollout_block(rng, 2, (5, 4))]
-
-
-__all__ = ["KIND", "FreeForm", "rollout_block", "gradcheck_blocks"]
+__all__ = ["KIND", "FreeForm"]

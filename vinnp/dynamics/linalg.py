@@ -1,6 +1,6 @@
 """Tiny dense helpers for the rollout kernels (d is small: loops beat BLAS calls)."""
 
-from numba import njit
+from vinnp.jit import njit
 
 
 @njit(cache=True)

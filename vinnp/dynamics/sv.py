@@ -2,28 +2,39 @@
 
     q_{t+1} = 2 q_t - q_{t-1} - h^2 M^{-1} dU/dq(q_t)
 
-State x_t = (q_{t-1}, q_t). Symplectic (a variational integrator of the
-rectangle-rule discrete Lagrangian, eq. 5), second order, time reversible.
-Observations are positions and the discrete momenta of eq. (3):
-p_t = dL^d(q_{t-1}, q_t)/dq_t = M (q_t - q_{t-1}) / h.
+State x_t = (q_{t-1}, q_t). Symplectic (a variational integrator of the rectangle-rule
+discrete Lagrangian, eq. 5), second order, time reversible. Observations are positions
+and the discrete momenta of eq. (3): p_t = dL^d(q_{t-1}, q_t)/dq_t = M (q_t - q_{t-1}) / h.
 
-Kernels: ``rollout`` writes obs (B, T, 2, d) with obs[:, 0] from x_1;
-``rollout_backward`` is backpropagation through time, recomputing each
+Kernels (vinnp.dynamics.kernels' shared signature): ``rollout_one`` writes obs (T, 2, d)
+with obs[0] from x_1; ``backward_one`` is backpropagation through time, recomputing each
 step's force (cheaper than storing the network's activations across T).
 """
 
-import numpy as np
-from numba import njit, prange
+from typing import NamedTuple
 
+import numpy as np
+
+from vinnp.dynamics import kernels
+from vinnp.dynamics.integrator import POSITIONS, Integrator
 from vinnp.dynamics.linalg import matvec, matvec_t, outer_add
-from vinnp.layers.mlp import chunking
-from vinnp.layers.potential import N_BUFFERS, force_one, force_rop_one
+from vinnp.jit import njit
+from vinnp.layers import reference as R
+from vinnp.layers.potential import force_one, force_rop_one, potential_mlp
+
+
+class StormerVerletTag(NamedTuple):
+    order: int = 2
 
 
 @njit(cache=True)
-def _rollout_one(theta, w_off, b_off, sizes, acts, n_off, minv, m, h, x1, obs, buf, f, dq):
+def rollout_one(net, mass, h, x1, obs, aux, buf, vec):
+    theta, w_off, b_off, sizes, acts, n_off = net
+    minv, m = mass[0], mass[1]
     d = x1.shape[1]
     T = obs.shape[0]
+    f = vec[0, 0, :d]
+    dq = vec[0, 1, :d]
     for i in range(d):
         obs[0, 0, i] = x1[1, i]
         obs[0, 1, i] = 0.0
@@ -45,26 +56,18 @@ def _rollout_one(theta, w_off, b_off, sizes, acts, n_off, minv, m, h, x1, obs, b
         prev = cur
 
 
-@njit(cache=True, parallel=True)
-def rollout(theta, w_off, b_off, sizes, acts, n_off, minv, m, h, X1, obs):
-    B = X1.shape[0]
-    d = X1.shape[2]
-    nchunk, size = chunking(B)
-    for c in prange(nchunk):
-        buf = np.empty((N_BUFFERS, n_off[-1]), theta.dtype)
-        f = np.empty(d, theta.dtype)
-        dq = np.empty(d, theta.dtype)
-        for b in range(c * size, min(B, (c + 1) * size)):
-            _rollout_one(theta, w_off, b_off, sizes, acts, n_off, minv, m, h, X1[b], obs[b], buf, f, dq)
-
-
 @njit(cache=True)
-def _backward_one(theta, w_off, b_off, sizes, acts, n_off, minv, m, h, x1, obs, g_obs,
-                  buf, a, w, dq, grad, g_minv, g_m, g_x1):
+def backward_one(net, mass, h, x1, obs, aux, g_obs, buf, vec, grad, g_mass, g_x1):
+    theta, w_off, b_off, sizes, acts, n_off = net
+    minv, m = mass[0], mass[1]
+    g_minv, g_m = g_mass[0], g_mass[1]
     d = x1.shape[1]
     T = obs.shape[0]
+    w = vec[0, 0, :d]
+    dq = vec[0, 1, :d]
+    a = vec[1, :, :d]
     # a[k] = dLoss/dq_k for k = 0..T, q_0 = x1[0], q_k = obs[k-1, 0]
-    a[:] = 0.0
+    a[:, :] = 0.0
     for k in range(1, T + 1):
         qk = obs[k - 1, 0]
         qprev = x1[0] if k == 1 else obs[k - 2, 0]
@@ -94,26 +97,31 @@ def _backward_one(theta, w_off, b_off, sizes, acts, n_off, minv, m, h, x1, obs, 
         g_x1[1, i] += a[1, i]
 
 
-@njit(cache=True, parallel=True)
-def rollout_backward(theta, w_off, b_off, sizes, acts, n_off, minv, m, h, X1, obs, g_obs,
-                     grad, g_minv, g_m, g_X1):
-    """Accumulate (+=) dLoss/dtheta, dLoss/dM^{-1}, dLoss/dM and dLoss/dx_1 from g_obs."""
-    B = X1.shape[0]
-    d = X1.shape[2]
-    T = obs.shape[1]
-    nchunk, size = chunking(B)
-    p_grad = np.zeros((nchunk, theta.shape[0]), theta.dtype)
-    p_minv = np.zeros((nchunk, d, d), theta.dtype)
-    p_m = np.zeros((nchunk, d, d), theta.dtype)
-    for c in prange(nchunk):
-        buf = np.empty((N_BUFFERS, n_off[-1]), theta.dtype)
-        a = np.empty((T + 1, d), theta.dtype)
-        w = np.empty(d, theta.dtype)
-        dq = np.empty(d, theta.dtype)
-        for b in range(c * size, min(B, (c + 1) * size)):
-            _backward_one(theta, w_off, b_off, sizes, acts, n_off, minv, m, h, X1[b], obs[b], g_obs[b],
-                          buf, a, w, dq, p_grad[c], p_minv[c], p_m[c], g_X1[b])
-    for c in range(nchunk):
-        grad += p_grad[c]
-        g_minv += p_minv[c]
-        g_m += p_m[c]
+def reference(weights, activations, minv, m, h, x1, T):
+    """NumPy rollout, eq. (6); p_t = M (q_t - q_{t-1}) / h. x1 (B, 2, d) -> obs (B, T, 2, d)."""
+    x1 = np.asarray(x1)
+    obs = np.empty((x1.shape[0], T, 2, x1.shape[2]), dtype=x1.dtype)
+    prev, cur = x1[:, 0], x1[:, 1]
+    for t in range(T):
+        if t > 0:
+            prev, cur = cur, 2 * cur - prev - h * h * R.force(weights, activations, cur) @ minv.T
+        obs[:, t, 0] = cur
+        obs[:, t, 1] = (cur - prev) @ m.T / h
+    return obs
+
+
+def initial_state(q, p, minv, h):
+    """q_0 = q - h M^{-1} p inverts p_1 = M (q_1 - q_0) / h exactly."""
+    q, p = np.asarray(q), np.asarray(p)
+    return np.stack([q - h * p @ minv.T, q], axis=1)
+
+
+kernels.register(StormerVerletTag, rollout_one, backward_one)
+
+INTEGRATOR = Integrator(
+    name="vin-sv", summary="Stormer-Verlet VIN, eq. (6)", order=2, symplectic=True, reversible=True,
+    lie_group=None, state=POSITIONS, make_net=potential_mlp, potential=True, mass=True, dim=None, aux=0,
+    tag=StormerVerletTag(), reference=reference, initial_state=initial_state, cuda="vinnp.cuda.sv",
+    # velocity coordinates and h = 0.1 for the pixel VAE: see vinnp.models.pixel_vae
+    pixel_h=0.1, pixel_coords="velocity",
+    roles=("table-noisy", "table-pixels-spring", "default-pixels-spring"))

@@ -11,11 +11,14 @@ import time
 
 import numpy as np
 
+from vinnp.dynamics import registry as integrators
 from vinnp.io import save_json, save_text
+from vinnp.models.derivative import BASELINES
 
 SYSTEMS = ("spring", "pendulum")
 REGIMES = (25, 5)
-MODELS = ("nn", "hnn", "vin-sv", "vin-vv")
+# the paper's Section 4.1 models: the baselines, then the integrators of its table
+MODELS = BASELINES + integrators.with_role("table-noisy")
 
 
 def run_noisy(out, seeds=3, steps=10000, systems=SYSTEMS, regimes=REGIMES, models=MODELS, log=print,

@@ -15,11 +15,15 @@ import time
 
 import numpy as np
 
+from vinnp.dynamics import registry as integrators
 from vinnp.io import load_json, save_json, save_text
 
-TABLE_MODELS = {"pendulum": ("resrnn", "vin-vv", "vin-so2"), "spring": ("resrnn", "vin-sv")}
-# Figure 5's extra runs on the pendulum, trial 0: (model, learn_mass)
-EMBEDDING_RUNS = (("vae", False), ("dvae", False), ("lg-vae", False), ("vin-so2", True))
+# Table 1's models per system, as the integrators declare them (vinnp.dynamics.registry)
+TABLE_MODELS = {system: integrators.with_role(f"table-pixels-{system}") for system in ("pendulum", "spring")}
+# Figure 5's embedding cell (the VIN on SO(2)), and its extra runs on the pendulum, trial 0:
+# (model, learn_mass); the cell with a fixed mass is its Table 1 run
+EMBEDDING_CELL = integrators.default("embedding")
+EMBEDDING_RUNS = (("vae", False), ("dvae", False), ("lg-vae", False), (EMBEDDING_CELL, True))
 
 
 def _run_name(system, model, trial, learn_mass=False):
@@ -102,7 +106,7 @@ def markdown_table(rows):
 def make_figures(out, systems, embeddings):
     """Figures 5-8 from the trial-0 runs in ``out``."""
     from vinnp.evaluation.pixels import embed, forecast_frames
-    from vinnp.plots.pixels import axis_names, latent_path, plot_embeddings, plot_latent_forecasts, plot_strips
+    from vinnp.plots.pixels import plot_embeddings, plot_latent_forecasts, plot_strips
 
     latent_rows = []
     for system in systems:
@@ -122,9 +126,9 @@ def make_figures(out, systems, embeddings):
     if not embeddings:
         return
     rows = []
-    for model_name, learn_mass in EMBEDDING_RUNS[:3] + (("vin-so2", True), ("vin-so2", False)):
+    for model_name, learn_mass in EMBEDDING_RUNS[:3] + ((EMBEDDING_CELL, True), (EMBEDDING_CELL, False)):
         model, params, cfg, data = _load(os.path.join(out, "runs", _run_name("pendulum", model_name, 0, learn_mass)))
-        label = model_name + ("" if model_name != "vin-so2" else " (learned mass)" if learn_mass else " (fixed mass)")
+        label = model_name + ("" if model_name != EMBEDDING_CELL else " (learned mass)" if learn_mass else " (fixed mass)")
         rows.append((label, embed(model, params, data["train"][0]), embed(model, params, data["test"]["frames"][0]),
                      axis_names(model)))
     truth = [data["long"]["q_true"][0, : cfg["n_frames"]], data["long"]["p_true"][0, : cfg["n_frames"]]]

@@ -15,7 +15,10 @@ being t = 1, the frame the encoder's state describes):
 
 import numpy as np
 
+from vinnp.data.dataset import windows
+from vinnp.dynamics.integrator import POSITIONS
 from vinnp.models.pixel_vae import PIXELS
+from vinnp.plots.pixels import FPS, plot_embeddings, plot_latent_forecasts, plot_strips
 
 PROB_FLOOR = 1e-7  # float32 pixel means can round to exactly 0 or 1; log(0) is not a score
 
@@ -44,7 +47,7 @@ def forecast_frames(model, params, frames, n_frames):
 def phase_point(model, mean):
     """Posterior means of x_1 (N, x_dim) -> points (N, 2) of the plane Figures 5-6 draw.
 
-    vin-vv, resrnn, dvae: (q_1, p_1) as they are. vin-sv and vin-so2 start from two
+    Cells whose state is (q, p) and the DVAE: (q_1, p_1) as they are. Cells whose state is two
     positions (q_0, q_1) (``model.initial_state`` of the encoder's coordinates):
     (q_1, (q_1 - q_0) / h), the finite-difference velocity of eq. (6) (wrapped to
     (-pi, pi] for the angle); in velocity coordinates that is (q_1, v_1) itself. vae: its plane z. lg-vae:
@@ -55,14 +58,40 @@ def phase_point(model, mean):
         return mean[:, :2] if d >= 2 else np.concatenate([mean, np.zeros_like(mean)], axis=1)
     if model.kind == "lg-vae":
         return np.concatenate([np.sin(mean), np.cos(mean)], axis=1)
-    if model.kind in ("vin-sv", "vin-so2"):
+    if _two_positions(model):
         x = model.initial_state(mean)
-        q0, q1 = x[:, 0, 0], x[:, 1, 0]
-        dq = q1 - q0
-        if model.kind == "vin-so2":
-            dq = np.angle(np.exp(1j * dq))
-        return np.stack([q1, dq / model.h], axis=1)
+        return _velocity_plane(model, x[:, 1, 0], x[:, 1, 0] - x[:, 0, 0])
     return np.stack([mean[:, 0], mean[:, d]], axis=1)
+
+
+def _two_positions(model):
+    return model.cell is not None and getattr(model.cell, "spec", None) is not None \
+        and model.cell.spec.state == POSITIONS
+
+
+def _velocity_plane(model, q, dq):
+    """(q, dq / h), with dq wrapped to (-pi, pi] for a cell on a Lie group of angles."""
+    if model.cell.spec.lie_group:
+        dq = np.angle(np.exp(1j * dq))
+    return np.stack([q, dq / model.h], axis=1)
+
+
+def axis_names(model):
+    """Names of the two axes phase_point maps a model's latent state to."""
+    if model.kind == "vae":
+        return ("z1", "z2")
+    if model.kind == "lg-vae":
+        return ("sin th", "cos th")
+    if _two_positions(model):
+        return ("q", "(q_t - q_t-1) / h")
+    return ("q", "p")
+
+
+def latent_path(model, q, p):
+    """A forecast's latent states (n, d) each -> points (n, 2) in the axes of ``axis_names``."""
+    if _two_positions(model):
+        return _velocity_plane(model, q[:, 0], np.diff(q[:, 0], prepend=np.nan))[1:]
+    return np.stack([q[:, 0], p[:, 0]], axis=1)
 
 
 def embed(model, params, frames):
@@ -71,8 +100,6 @@ def embed(model, params, frames):
     The dynamic models embed the window starting at each frame (their state
     needs T frames); the static ones embed every frame on its own.
     """
-    from vinnp.data.dataset import windows
-
     win = windows(np.asarray(frames)[None], model.T)
     mean, _ = model.encode(params, win.astype(params.dtype))
     return phase_point(model, mean)
@@ -95,7 +122,23 @@ def evaluate_pixels(model, params, data, cfg, run_dir=None):
         out.update(rmse=frame_rmse(pix[0], truth), loglik=bernoulli_loglik(pix[0], truth),
                    forecast_seconds=n * float(data["long"]["t"][1]))
     if run_dir is not None:
-        from vinnp.plots.pixels import plot_run
-
         plot_run(f"{run_dir}/forecast.png", model, params, data, cfg)
     return out
+
+
+def plot_run(path, model, params, data, cfg):
+    """One run's figure: the 20 s forecast strip and latent path, or a static model's embedding."""
+    label = cfg["model"] + (" (learned mass)" if cfg["learn_mass"] else "")
+    if model.static:
+        rows = [(label, embed(model, params, data["train"][0]), embed(model, params, data["test"]["frames"][0]),
+                 axis_names(model))]
+        plot_embeddings(path, rows, f"{cfg['system']} pixels, seed {cfg['seed']}")
+        return
+    long = data["long"]["frames"]
+    n = long.shape[1]
+    q, p, pix = forecast_frames(model, params, long[:, : model.T].astype(params.dtype), n)
+    plot_strips(path, long[0], [(label, pix[0])],
+                f"{cfg['system']} pixels, seed {cfg['seed']}: {n / FPS:g} s forecast (grey: truth)")
+    pts = latent_path(model, q[0], p[0])
+    plot_latent_forecasts(path.replace(".png", "-latent.png"), [(label, pts, axis_names(model))],
+                          f"{cfg['system']}: latent forecast")

@@ -12,7 +12,7 @@ def forecast_rows(model, params, data, cfg):
     if data["test"] is None or data["system"] is None:
         return None
     system = data["system"]
-    h = data["h"]
+    h = model.h  # the model was built with the data's spacing; its own h is the one it steps by
     n_steps = int(round(cfg["forecast_seconds"] / h))
     q0, p0 = data["test"]
     q_pred, p_pred = model.forecast(params, q0, p0, n_steps)

@@ -11,7 +11,7 @@ network's activations as one int array.
 import math
 
 import numpy as np
-from numba import njit
+from vinnp.jit import njit
 
 ACTIVATIONS = ("identity", "tanh", "relu", "softplus", "sin", "square")
 CODES = {name: i for i, name in enumerate(ACTIVATIONS)}

@@ -216,36 +216,3 @@ def dense_backward(mlp, params, cache, g_out, grad, layout=None, prefix="", need
 
 
 __all__ = ["DenseCache", "dense_forward", "dense_backward"]
-
-
-def gradcheck_blocks(rng):
-    """One block per activation: a 3-layer dense MLP and its inputs, loss sum(R * y), float64."""
-    from vinnp.gradcheck_core import Block
-    from vinnp.layers.activations import ACTIVATIONS
-    from vinnp.params import Layout
-
-    blocks = []
-    for name in ACTIVATIONS:
-        net = MLP([3, 5, 4, 2], [name, "tanh", name])
-        layout = Layout.join([("", net.layout()), ("", Layout([("x", (6, 3))]))])
-        k = layout.offsets["x"]
-        for _ in range(100):
-            params = np.concatenate([net.init(rng), rng.standard_normal(18)])
-            _, cache = dense_forward(net, params[:k], layout.view(params, "x"))
-            # no derivative at relu's kink: keep every pre-activation beyond the stencil's reach
-            if name != "relu" or min(np.abs(cache.z[0]).min(), np.abs(cache.z[2]).min()) > 2e-2:
-                break
-        R = rng.standard_normal((6, 2))
-
-        def loss(p, net=net, layout=layout, R=R, k=k):
-            return float(np.sum(R * dense_forward(net, p[:k], layout.view(p, "x"))[0]))
-
-        def loss_and_grad(p, net=net, layout=layout, R=R, k=k):
-            y, cache = dense_forward(net, p[:k], layout.view(p, "x"))
-            g = np.zeros_like(p)
-            dx = dense_backward(net, p[:k], cache, R, g[:k])
-            g[k:] = dx.ravel()
-            return float(np.sum(R * y)), g
-
-        blocks.append(Block(f"dense[{name}]", layout, params, loss, loss_and_grad))
-    return blocks

@@ -297,135 +297,30 @@ def reparam_sample_backward(mean, log_var, eps, dz):
 # ----------------------------------------------------------------------------
 
 
-LOG_VAR_FORMS = ("scalar", "per-dim", "full")
+@njit(cache=True)
+def gaussian_mean_value(ss, n, lv):
+    """Eq. (14) averaged over n observed scalars with one log-variance lv, from the residual
+    sum of squares ss: (loss, dloss/dlv). The fused steps' one formula for the likelihood."""
+    inv = math.exp(-lv)
+    return 0.5 * (LOG_2PI + lv) + 0.5 * inv * ss / n, 0.5 - 0.5 * inv * ss / n
 
 
-def log_var_shape(form, shape):
-    """Shape of log_var for a broadcast ``form`` in LOG_VAR_FORMS against data of ``shape``."""
-    if form == "scalar":
-        return ()
-    if form == "per-dim":
-        return (shape[-1],)
-    if form == "full":
-        return tuple(shape)
-    raise ValueError(f"form: expected one of {', '.join(LOG_VAR_FORMS)}; got {form!r}")
-
-
-def _block(name, values, loss_fn, grad_fn):
-    """Block over the named arrays in ``values`` (scalars stored as one entry).
-
-    ``loss_fn(**pieces) -> float``; ``grad_fn(**pieces) -> {name: gradient}``.
-    """
-    from vinnp.gradcheck_core import Block
-
-    shapes = {n: np.shape(v) for n, v in values.items()}
-    layout = Layout([(n, s or (1,)) for n, s in shapes.items()])
-    params = np.concatenate([np.ravel(v) for v in values.values()]).astype(np.float64)
-
-    def pieces(p):
-        return {n: layout.view(p, n).reshape(shapes[n]) for n in layout.names}
-
-    def loss(p):
-        return float(loss_fn(**pieces(p)))
-
-    def loss_and_grad(p):
-        kw = pieces(p)
-        grads = grad_fn(**kw)
-        g = np.zeros_like(p)
-        for n in layout.names:
-            layout.view(g, n)[...] = np.reshape(grads[n], layout.shapes[n])
-        return float(loss_fn(**kw)), g
-
-    return Block(name, layout, params, loss, loss_and_grad, meta={"shapes": shapes})
-
-
-def gaussian_nll_block(rng, batch, dim, form):
-    """Block for :func:`gaussian_nll` with fixed data y (batch, dim); pieces mean, log_var."""
-    y = rng.normal(size=(batch, dim))
-    values = {"mean": y + rng.normal(size=(batch, dim)),
-              "log_var": rng.normal(0.0, 0.5, size=log_var_shape(form, (batch, dim)))}
-
-    def grad(mean, log_var):
-        dm, dlv = gaussian_nll_backward(y, mean, log_var)
-        return {"mean": dm, "log_var": dlv}
-
-    return _block(f"gaussian_nll[log_var={form}]", values,
-                  lambda mean, log_var: gaussian_nll(y, mean, log_var), grad)
-
-
-def bernoulli_block(rng, batch, dim, logit_scale=2.0):
-    """Block for :func:`bernoulli_nll_logits`, grey-level targets; piece logits."""
-    y = rng.uniform(size=(batch, dim))
-    values = {"logits": rng.normal(0.0, logit_scale, size=(batch, dim))}
-    return _block("bernoulli_nll_logits", values,
-                  lambda logits: bernoulli_nll_logits(y, logits),
-                  lambda logits: {"logits": bernoulli_nll_logits_backward(y, logits)})
-
-
-def kl_block(rng, batch, dim, form):
-    """Block for :func:`kl_std_normal`; pieces mean, log_var."""
-    values = {"mean": rng.normal(size=(batch, dim)),
-              "log_var": rng.normal(0.0, 0.5, size=log_var_shape(form, (batch, dim)))}
-
-    def grad(mean, log_var):
-        dm, dlv = kl_std_normal_backward(mean, log_var)
-        return {"mean": dm, "log_var": dlv}
-
-    return _block(f"kl_std_normal[log_var={form}]", values,
-                  kl_std_normal, grad)
-
-
-def reparam_block(rng, batch, dim, form):
-    """Block for :func:`reparam_sample` with fixed eps; loss sum(R * z); pieces mean, log_var."""
-    eps = rng.normal(size=(batch, dim))
-    r = rng.normal(size=(batch, dim))
-    values = {"mean": rng.normal(size=(batch, dim)),
-              "log_var": rng.normal(0.0, 0.5, size=log_var_shape(form, (batch, dim)))}
-
-    def grad(mean, log_var):
-        dm, dlv = reparam_sample_backward(mean, log_var, eps, r)
-        return {"mean": dm, "log_var": dlv}
-
-    return _block(f"reparam_sample[log_var={form}]", values,
-                  lambda mean, log_var: np.sum(r * reparam_sample(mean, log_var, eps)), grad)
-
-
-def elbo_block(rng, batch, dim):
-    """The three pieces chained as in the ELBO (Section 3.2): a Gaussian NLL of a
-    reparameterised sample plus the KL, so q's log_var gets gradient from two
-    branches that must add up. Pieces: mean, log_var (of q), obs_log_var."""
-    y = rng.normal(size=(batch, dim))
-    eps = rng.normal(size=(batch, dim))
-    values = {"mean": rng.normal(size=(batch, dim)),
-              "log_var": rng.normal(0.0, 0.5, size=(dim,)),
-              "obs_log_var": rng.normal(0.0, 0.5, size=())}
-
-    def loss(mean, log_var, obs_log_var):
-        z = reparam_sample(mean, log_var, eps)
-        return gaussian_nll(y, z, obs_log_var) + kl_std_normal(mean, log_var)
-
-    def grad(mean, log_var, obs_log_var):
-        z = reparam_sample(mean, log_var, eps)
-        dz, d_obs = gaussian_nll_backward(y, z, obs_log_var)
-        dm, dlv = reparam_sample_backward(mean, log_var, eps, dz)
-        dm_kl, dlv_kl = kl_std_normal_backward(mean, log_var)
-        return {"mean": dm + dm_kl, "log_var": dlv + dlv_kl, "obs_log_var": d_obs}
-
-    return _block("elbo[reparam+gaussian_nll+kl]", values, loss, grad)
-
-
-def gradcheck_blocks(rng):
-    """Blocks for `vinnp gradcheck`: every loss backward, every log_var form, float64."""
-    blocks = []
-    for form in LOG_VAR_FORMS:
-        blocks.append(gaussian_nll_block(rng, 3, 2, form))
-    blocks.append(bernoulli_block(rng, 3, 4))
-    for form in LOG_VAR_FORMS:
-        blocks.append(kl_block(rng, 3, 2, form))
-    for form in LOG_VAR_FORMS:
-        blocks.append(reparam_block(rng, 3, 2, form))
-    blocks.append(elbo_block(rng, 3, 2))
-    return blocks
+@njit(cache=True)
+def mean_gaussian_nll_kernel(pred, y, lv, g_pred):
+    """:func:`mean_gaussian_nll` in one compiled pass over C-contiguous arrays of one shape:
+    returns (loss, dloss/dlv) and writes g_pred = dloss/dpred. The residuals are summed in
+    float64 whatever the dtype. The tests hold it to :func:`gaussian_nll`."""
+    n = pred.size
+    p = pred.reshape(n)
+    t = y.reshape(n)
+    g = g_pred.reshape(n)
+    inv = math.exp(-lv)
+    ss = 0.0
+    for i in range(n):
+        r = p[i] - t[i]
+        ss += r * r
+        g[i] = r * inv / n
+    return gaussian_mean_value(ss, n, lv)
 
 
 def mean_gaussian_nll(y, mean, log_var, want_grad=True):

@@ -15,7 +15,7 @@ gradients in a fixed order, so results do not depend on the thread count.
 """
 
 import numpy as np
-from numba import njit, prange
+from vinnp.jit import njit, prange
 
 from vinnp.checks import as_array, one_of, positive_int
 from vinnp.layers.activations import ACTIVATIONS, act, act_d1, code_of
@@ -306,30 +306,3 @@ def backward(mlp, params, x, g_out, grad=None, layout=None, prefix=""):
 
 
 __all__ = ["MLP", "ACTIVATIONS", "forward", "backward", "forward_one", "backward_one"]
-
-
-def gradcheck_blocks(rng):
-    """One block per activation: parameters and inputs of a 3-layer MLP, loss sum(R * mlp(x))."""
-    from vinnp.gradcheck_core import Block
-
-    blocks = []
-    for name in ACTIVATIONS:
-        net = MLP([3, 5, 4, 2], [name, "tanh", name])
-        layout = Layout.join([("", net.layout()), ("", Layout([("x", (6, 3))]))])
-        params = np.concatenate([net.init(rng), rng.standard_normal(18)])
-        if name == "relu":  # keep pre-activations away from the kink, where no derivative exists
-            params[layout.slice("b1")] += 0.5
-        R = rng.standard_normal((6, 2))
-
-        def loss(p, net=net, layout=layout, R=R):
-            return float(np.sum(R * forward(net, p[:layout.offsets["x"]], layout.view(p, "x"))))
-
-        def loss_and_grad(p, net=net, layout=layout, R=R):
-            k = layout.offsets["x"]
-            x = layout.view(p, "x")
-            y = forward(net, p[:k], x)
-            g, dx = backward(net, p[:k], x, R)
-            return float(np.sum(R * y)), np.concatenate([g, dx.ravel()])
-
-        blocks.append(Block(f"mlp[{name}]", layout, params, loss, loss_and_grad))
-    return blocks

@@ -23,7 +23,7 @@ activation with a second derivative.
 """
 
 import numpy as np
-from numba import njit, prange
+from vinnp.jit import njit, prange
 
 from vinnp.layers.activations import ONE32, IDENTITY, TANH, act_d1, act_d2, tanh32
 from vinnp.layers.mlp import MLP, backward_one, check_inputs, check_params, chunking, forward_one, grad_buffer
@@ -296,30 +296,3 @@ def force_backward(mlp, params, q, v, grad=None, layout=None, prefix=""):
     hv = np.zeros_like(q)
     _force_backward_batch(params, *mlp.kernel_args(layout, prefix), q, v, grad, hv)
     return grad, hv
-
-
-def gradcheck_blocks(rng):
-    """Second-order path: loss sum(R * dU/dq) against parameters and q, several depths."""
-    from vinnp.gradcheck_core import Block
-    from vinnp.params import Layout
-
-    blocks = []
-    for hidden, act in (((8,), "tanh"), ((6, 5), "softplus"), ((5, 4, 3), "sin")):
-        net = potential_mlp(2, hidden, act)
-        layout = Layout.join([("", net.layout()), ("", Layout([("q", (5, 2))]))])
-        params = np.concatenate([net.init(rng), rng.standard_normal(10)])
-        params[: net.layout().size] += 0.1 * rng.standard_normal(net.layout().size)
-        R = rng.standard_normal((5, 2))
-        k = net.layout().size
-
-        def loss(p, net=net, layout=layout, R=R, k=k):
-            return float(np.sum(R * force(net, p[:k], layout.view(p, "q"))))
-
-        def loss_and_grad(p, net=net, layout=layout, R=R, k=k, loss=loss):
-            q = layout.view(p, "q")
-            g, hv = force_backward(net, p[:k], q, R)
-            return loss(p), np.concatenate([g, hv.ravel()])
-
-        blocks.append(Block(f"potential-force[depth {len(hidden) + 1}, {act}]", layout, params,
-                            loss, loss_and_grad))
-    return blocks

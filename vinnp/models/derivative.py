@@ -22,13 +22,14 @@ from vinnp.layers.mlp import MLP
 from vinnp.params import Layout
 
 RTOL = 1e-9
+BASELINES = ("nn", "hnn")
 
 
 class DerivativeModel:
     family = "derivative"
 
     def __init__(self, kind, dim, h, hidden=(200,), activation="tanh"):
-        self.name = one_of(kind, "model", ("nn", "hnn"))
+        self.name = one_of(kind, "model", BASELINES)
         self.dim = positive_int(dim, "dim")
         self.h = float(h)  # the forecast's output spacing (s)
         out = 2 * self.dim if kind == "nn" else 1

@@ -63,7 +63,10 @@ coordinates (vin-so2's default: its pendulum runs were measured that way).
 import numpy as np
 
 from vinnp.checks import as_array, one_of, positive_float, positive_int
-from vinnp.dynamics.cells import CELLS, VINS, Cell
+from vinnp.dynamics import registry as integrators
+from vinnp.dynamics.cells import CELLS, Cell
+from vinnp.dynamics.freeform import FreeForm
+from vinnp.dynamics.integrator import POSITIONS
 from vinnp.layers.dense import dense_backward, dense_forward
 from vinnp.layers.losses import (
     bernoulli_nll_logits,
@@ -79,16 +82,18 @@ from vinnp.params import Layout
 
 IMAGE_SIZE = 28
 PIXELS = IMAGE_SIZE * IMAGE_SIZE
-DEFAULT_H = {"vin-so2": 0.1, "vin-sv": 0.1}  # every other cell: 1.0, Appendix C.2
-TWO_POSITIONS = ("vin-sv", "vin-so2")  # cells whose state is (q_0, q_1)
-DEFAULT_COORDS = {"vin-sv": "velocity"}  # see the module notes, "Coordinates of q(x_1)"
+# A cell's latent step size (Appendix C.2's 1.0 unless it declares another), whether its
+# state is two positions (q_0, q_1), and its default coordinates of q(x_1) (see the module
+# notes, "Coordinates of q(x_1)") come from its declaration (vinnp.dynamics.integrator).
+TWO_POSITIONS = tuple(n for n, spec in integrators.INTEGRATORS.items() if spec.state == POSITIONS)
 # The embedding baselines of Figure 5 beside the dynamics cells: "dvae" rolls x_1 forward
 # with a free-form network x_{t+1} = f(x_t) (vinnp.dynamics.freeform); "vae" and "lg-vae"
 # are static, one frame per window and no dynamics: "vae" in R^d, "lg-vae" an angle whose
 # decoder reads (sin th, cos th), i.e. a latent on SO(2).
 STATIC = ("vae", "lg-vae")
 PIXEL_MODELS = CELLS + ("dvae",) + STATIC
-CIRCLE = ("vin-so2", "lg-vae")  # decoders that read a point of the circle
+# decoders that read a point of the circle: the cells on SO(2), and the LG-VAE
+CIRCLE = tuple(n for n, spec in integrators.INTEGRATORS.items() if spec.lie_group == "SO(2)") + ("lg-vae",)
 WRITTEN = ("enc", "head", "dec")  # parts whose gradient dense_backward overwrites (accumulate=False)
 INIT_LOG_VAR = -4.0  # q(x_1) starts narrow (s_1 = 0.14): samples near the mean, see init()
 # The loss sums B*T*784 Bernoulli terms, so its own rounding is ~1e-12 |loss| and the
@@ -104,7 +109,7 @@ class PixelVIN:
 
     Parameters
     ----------
-    kind : "vin-sv", "vin-vv", "vin-so2" or "resrnn" (the latent dynamics cell), or a
+    kind : an integrator of vinnp.dynamics.registry (the latent dynamics cell), or a
         baseline of Figure 5: "dvae" (free-form dynamics), "vae", "lg-vae" (static).
     window : T, the depth of the rollout and the number of frames per window (1 for
         the static models, which embed each frame on its own).
@@ -126,8 +131,9 @@ class PixelVIN:
             raise ValueError(f"latent_dim: {kind} evolves one angle, so latent_dim must be 1, got {self.d}")
         if kind in STATIC and self.T != 1:
             raise ValueError(f"window: the static {kind} embeds single frames, so window must be 1, got {self.T}")
-        h = DEFAULT_H.get(kind, 1.0) if h is None else positive_float(h, "h")
-        x1_coords = DEFAULT_COORDS.get(kind, "state") if x1_coords is None else one_of(
+        spec = integrators.INTEGRATORS.get(kind)  # None for the Figure 5 baselines
+        h = (spec.pixel_h if spec else 1.0) if h is None else positive_float(h, "h")
+        x1_coords = (spec.pixel_coords if spec else "state") if x1_coords is None else one_of(
             x1_coords, "x1_coords", ("state", "velocity"))
         if x1_coords != "state" and kind not in TWO_POSITIONS:
             raise ValueError(f"x1_coords: only {' and '.join(TWO_POSITIONS)} (whose state is two positions) "
@@ -145,8 +151,6 @@ class PixelVIN:
                 raise ValueError(f"learn_mass: the static {kind} has no dynamics and no mass")
             self.cell = None
         elif kind == "dvae":
-            from vinnp.dynamics.freeform import FreeForm
-
             self.cell = FreeForm("dvae", self.d, h, hidden=tuple(dyn_hidden), learn_mass=learn_mass)
         else:
             self.cell = Cell(kind, self.d, h, hidden=tuple(dyn_hidden), activation="tanh", learn_mass=learn_mass)
@@ -432,51 +436,3 @@ class PixelVIN:
 def _relu_margin(cache):
     zs = cache["enc"][0].z + cache["dec"].z[:-1]  # the encoder's two layers, the decoder's hidden two
     return float(min(np.abs(z).min() for z in zs))
-
-
-def gradcheck_model(kind, rng, window=4, batch=2, enc_hidden=6, lstm_hidden=4, dec_hidden=5,
-                    dyn_hidden=5, learn_mass=None, margin=1e-2, noise=0.1, x1_coords=None):
-    """A small model with (params, frames, eps) at which central differences are valid.
-
-    Random grey frames, parameters = init + N(0, noise^2); redraws until every
-    ReLU pre-activation is at least ``margin`` from its kink and, for vin-so2,
-    |sin dth| <= 0.9 (well inside asin's domain, nothing clipped).
-    Returns (model, params, frames, eps).
-    """
-    learn = kind in VINS if learn_mass is None else learn_mass
-    d = 1 if kind in CIRCLE else 2
-    window = 1 if kind in STATIC else window
-    model = PixelVIN(kind, window, d, enc_hidden=enc_hidden, lstm_hidden=lstm_hidden,
-                     dec_hidden=dec_hidden, dyn_hidden=dyn_hidden, learn_mass=learn, x1_coords=x1_coords)
-    for _ in range(200):
-        params = model.init(rng) + noise * rng.standard_normal(model.layout.size)
-        frames = rng.uniform(size=(batch, window, IMAGE_SIZE, IMAGE_SIZE))
-        eps = rng.standard_normal((batch, model.x_dim))
-        _, cache = model._forward(params, frames, eps)
-        ok = _relu_margin(cache) >= margin
-        if kind == "vin-so2":
-            ok = ok and np.abs(cache["cell"][2]).max() <= 0.9
-        if ok:
-            return model, params, frames, eps
-    raise RuntimeError("gradcheck_model: no draw kept every ReLU away from its kink")
-
-
-def gradcheck_blocks(rng):
-    """The whole negative ELBO of each cell kind, every parameter, float64.
-
-    784 -> 6 -> 6 encoder, H = 4, decoder 5 -> 5 -> 784, dynamics 5, T = 4, B = 2.
-    Each block's ``meta["floor"]`` is the relative-error floor its check needs
-    (see FD_FLOOR); with the default floor of 1e-8 a few entries per block read
-    1e-6 to 1e-4 from round-off alone.
-    """
-    from vinnp.gradcheck_core import Block
-
-    blocks = []
-    for kind in PIXEL_MODELS:
-        model, params, frames, eps = gradcheck_model(kind, rng)
-        floor = FD_FLOOR * max(1.0, model.loss(params, frames, eps))  # pass as check_block(floor=...)
-        blocks.append(Block(f"pixel-vae[{kind}]", model.layout, params,
-                            lambda p, m=model, f=frames, e=eps: m.loss(p, f, e),
-                            lambda p, m=model, f=frames, e=eps: m.loss_and_grad(p, f, e),
-                            meta={"floor": floor}))
-    return blocks

@@ -18,9 +18,9 @@ sequences change.
 import numpy as np
 
 from vinnp.checks import as_array, positive_int
-from vinnp.dynamics import reference as dynref
 from vinnp.dynamics.cells import Cell
 from vinnp.layers.losses import mean_gaussian_nll
+from vinnp.layers.mlp import forward
 from vinnp.params import Layout
 
 
@@ -40,6 +40,7 @@ class VIN:
         self.cell = cell
         self.n_seq = positive_int(n_seq, "n_seq")
         self.name = cell.kind
+        self.h = cell.h  # the step size: the model's one time spacing (forecasts, figures)
         self.layout = Layout.join([
             ("cell", cell.layout()),
             ("", Layout([("x1", (self.n_seq, 2, cell.dim)), ("log_var", (1,))])),
@@ -55,8 +56,7 @@ class VIN:
         params = self.layout.zeros(dtype)
         params[self.layout.slice("cell.net.W1").start:self.layout.slice("x1").start] = self.cell.init(
             rng, dtype, scheme=scheme)
-        minv, _ = self.cell.matrices(params, self.layout, "cell")
-        x1 = dynref.initial_state(self.name, batch["q"][:, 0], batch["p"][:, 0], minv, self.cell.h)
+        x1 = self.cell.initial_state(params, self.layout, batch["q"][:, 0], batch["p"][:, 0])
         self.layout.view(params, "x1")[...] = x1
         self.layout.view(params, "log_var")[...] = np.log(0.1)
         return params
@@ -91,8 +91,7 @@ class VIN:
         q0 = as_array(q0, "q0", shape=(None, self.cell.dim)).astype(params.dtype)
         p0 = as_array(p0, "p0", shape=q0.shape).astype(params.dtype)
         n_steps = positive_int(n_steps, "n_steps")
-        minv, _ = self.cell.matrices(params, self.layout, "cell")
-        x1 = dynref.initial_state(self.name, q0, p0, minv, self.cell.h)
+        x1 = self.cell.initial_state(params, self.layout, q0, p0)
         obs, _ = self.cell.rollout(params, self.layout, x1, n_steps + 1)
         return obs[:, :, 0], obs[:, :, 1]
 
@@ -100,11 +99,10 @@ class VIN:
         return float(np.exp(0.5 * self.layout.view(params, "log_var")[0]))
 
     def energy(self, params, q, p):
-        """The embedding's own energy T + U_theta = p^T M^{-1} p / 2 + U_theta(q) (None for SO(2))."""
-        if self.name not in ("vin-sv", "vin-vv"):
+        """The embedding's own energy T + U_theta = p^T M^{-1} p / 2 + U_theta(q); None for a
+        cell whose network is not a potential (SO(2), the ResRNN)."""
+        if not self.cell.spec.potential:
             return None
-        from vinnp.layers.mlp import forward
-
         minv, _ = self.cell.matrices(params, self.layout, "cell")
         shape = q.shape[:-1]
         qf = q.reshape(-1, self.cell.dim).astype(params.dtype)

@@ -1,4 +1,5 @@
-"""Figures of the pixel experiments, in the manner of the paper's 5-8.
+"""Figures of the pixel experiments, in the manner of the paper's 5-8. They take arrays and
+draw; vinnp.evaluation.pixels runs the models and brings the arrays.
 
 * ``plot_embeddings`` (Figure 5): posterior means of train and test frames in
   the latent plane, joined in time order, a panel per model plus the truth.
@@ -81,44 +82,3 @@ def plot_embeddings(path, rows, title):
     fig.tight_layout()
     save_figure(fig, path, dpi=100)
     plt.close(fig)
-
-
-def axis_names(model):
-    """Names of the two axes phase_point maps a model's latent state to."""
-    if model.kind == "vae":
-        return ("z1", "z2")
-    if model.kind == "lg-vae":
-        return ("sin th", "cos th")
-    if model.kind in ("vin-sv", "vin-so2"):
-        return ("q", "(q_t - q_t-1) / h")
-    return ("q", "p")
-
-
-def plot_run(path, model, params, data, cfg):
-    """One run's figure: the 20 s forecast strip and latent path, or a static model's embedding."""
-    from vinnp.evaluation.pixels import embed, forecast_frames
-
-    label = cfg["model"] + (" (learned mass)" if cfg["learn_mass"] else "")
-    if model.static:
-        rows = [(label, embed(model, params, data["train"][0]), embed(model, params, data["test"]["frames"][0]),
-                 axis_names(model))]
-        plot_embeddings(path, rows, f"{cfg['system']} pixels, seed {cfg['seed']}")
-        return
-    long = data["long"]["frames"]
-    n = long.shape[1]
-    q, p, pix = forecast_frames(model, params, long[:, : model.T].astype(params.dtype), n)
-    plot_strips(path, long[0], [(label, pix[0])],
-                f"{cfg['system']} pixels, seed {cfg['seed']}: {n / FPS:g} s forecast (grey: truth)")
-    pts = latent_path(model, q[0], p[0])
-    plot_latent_forecasts(path.replace(".png", "-latent.png"), [(label, pts, axis_names(model))],
-                          f"{cfg['system']}: latent forecast")
-
-
-def latent_path(model, q, p):
-    """A forecast's latent states (n, d) each -> points (n, 2) in the axes of ``axis_names``."""
-    if model.kind in ("vin-sv", "vin-so2"):
-        dq = np.diff(q[:, 0], prepend=np.nan)
-        if model.kind == "vin-so2":
-            dq = np.angle(np.exp(1j * dq))
-        return np.stack([q[:, 0], dq / model.h], axis=1)[1:]
-    return np.stack([q[:, 0], p[:, 0]], axis=1)

@@ -10,23 +10,21 @@ per-trajectory rollout and BPTT kernels of vinnp.dynamics (the very ones
 of eq. (14) with its learned variance, the reduction of the per-chunk gradients in a
 fixed order (the result does not depend on the thread count), and Adam.
 
-``make_stepper(model, batch, opt)`` returns a step for the models it covers (VIN-SV and
-VIN-VV with a fixed mass, and the HNN) and None otherwise; the tests hold every step to
-``loss_and_grad`` + ``Adam.step``.
+``make_stepper(model, batch, opt)`` returns a step for the models it covers (the VIN of
+every integrator in vinnp.dynamics.registry with a fixed mass, and the HNN) and None
+otherwise; the tests hold every step to ``loss_and_grad`` + ``Adam.step``.
 """
 
 import math
 
 import numpy as np
-from numba import njit, prange
 
-from vinnp.dynamics import sv, vv
+from vinnp.dynamics.kernels import N_VEC, step_backward, step_rollout
+from vinnp.layers.losses import gaussian_mean_value, mean_gaussian_nll_kernel
 from vinnp.layers.mlp import chunking
 from vinnp.layers.potential import N_BUFFERS, force_one, force_rop_one
-from vinnp.training.adam import adam_apply
-
-LOG_2PI = math.log(2.0 * math.pi)
-SV, VV = 0, 1
+from vinnp.jit import njit, prange
+from vinnp.optim import Stepper, adam_apply
 
 
 @njit(cache=True)
@@ -56,33 +54,18 @@ def _reduce_and_update(theta, grad, p_grad, lv_off, d_lv, loss, adam_m, adam_v, 
 
 
 @njit(cache=True, parallel=True)
-def _vin_step(kind, theta, w_off, b_off, sizes, acts, n_off, minv, mm, h, x1_off, lv_off, y, obs, F, g_obs,
-              grad, p_grad, bufs, work, gmass, adam_m, adam_v, adam_k):
-    """One VIN step; returns the loss (mean NLL per observed scalar), NaN if not finite (no update)."""
+def _vin_step(tag, net, mass, h, x1_off, lv_off, y, obs, aux, g_obs, grad, p_grad, bufs, vecs, gmass,
+              adam_m, adam_v, adam_k):
+    """One VIN step of the integrator ``tag`` selects (vinnp.dynamics.kernels); returns the
+    loss (mean NLL per observed scalar), NaN if not finite (no update)."""
+    theta = net.theta
     B, T, _, d = y.shape
     x1 = theta[x1_off: x1_off + B * 2 * d].reshape(B, 2, d)
     nchunk, size = chunking(B)
     for c in prange(nchunk):
-        buf = bufs[c]
         for b in range(c * size, min(B, (c + 1) * size)):
-            if kind == SV:
-                sv._rollout_one(theta, w_off, b_off, sizes, acts, n_off, minv, mm, h, x1[b], obs[b], buf,
-                                work[c, 0, 0], work[c, 0, 1])
-            else:
-                vv._rollout_one(theta, w_off, b_off, sizes, acts, n_off, minv, h, x1[b], obs[b], F[b], buf)
-    # eq. (14) averaged over the N observed scalars, log sigma^2 = lv
-    lv = theta[lv_off]
-    inv = math.exp(-lv)
-    N = B * T * 2 * d
-    ss = 0.0
-    for b in range(B):
-        for k in range(T):
-            for j in range(2):
-                for i in range(d):
-                    r = obs[b, k, j, i] - y[b, k, j, i]
-                    ss += r * r
-                    g_obs[b, k, j, i] = r * inv / N
-    loss = 0.5 * (LOG_2PI + lv) + 0.5 * inv * ss / N
+            step_rollout(tag, net, mass, h, x1[b], obs[b], aux[b], bufs[c], vecs[c])
+    loss, d_lv = mean_gaussian_nll_kernel(obs, y, theta[lv_off], g_obs)  # eq. (14)
     if not math.isfinite(loss):
         return math.nan
     grad[:] = 0.0
@@ -90,19 +73,12 @@ def _vin_step(kind, theta, w_off, b_off, sizes, acts, n_off, minv, mm, h, x1_off
     for c in prange(nchunk):
         pg = p_grad[c]
         pg[:] = 0.0
-        buf = bufs[c]
         for b in range(c * size, min(B, (c + 1) * size)):
             # the mass is fixed here: its gradient goes to a scratch matrix and is dropped
-            if kind == SV:
-                sv._backward_one(theta, w_off, b_off, sizes, acts, n_off, minv, mm, h, x1[b], obs[b], g_obs[b],
-                                 buf, work[c, 1], work[c, 0, 0], work[c, 0, 1], pg, gmass[c, 0], gmass[c, 1],
-                                 g_x1[b])
-            else:
-                vv._backward_one(theta, w_off, b_off, sizes, acts, n_off, minv, h, obs[b], F[b], g_obs[b],
-                                 buf, work[c, 1, :T], work[c, 2, :T], work[c, 3, :T], work[c, 0, 0], pg,
-                                 gmass[c, 0], g_x1[b])
+            step_backward(tag, net, mass, h, x1[b], obs[b], aux[b], g_obs[b], bufs[c], vecs[c], pg, gmass[c],
+                          g_x1[b])
         gmass[c] = 0.0
-    return _reduce_and_update(theta, grad, p_grad, lv_off, 0.5 - 0.5 * inv * ss / N, loss, adam_m, adam_v, adam_k)
+    return _reduce_and_update(theta, grad, p_grad, lv_off, d_lv, loss, adam_m, adam_v, adam_k)
 
 
 @njit(cache=True, parallel=True)
@@ -138,42 +114,20 @@ def _hnn_step(theta, w_off, b_off, sizes, acts, n_off, lv_off, x, y, grad, p_gra
     ss = 0.0
     for c in range(nchunk):
         ss += ss_c[c]
-    loss = 0.5 * (LOG_2PI + lv) + 0.5 * inv * ss / M
+    loss, d_lv = gaussian_mean_value(ss, M, lv)  # eq. (14) on the derivatives
     if not math.isfinite(loss):
         return math.nan
     grad[:] = 0.0
-    return _reduce_and_update(theta, grad, p_grad, lv_off, 0.5 - 0.5 * inv * ss / M, loss, adam_m, adam_v, adam_k)
-
-
-class Stepper:
-    """``step(params)``: one fused training step in place; returns the loss (NaN: not finite,
-    parameters untouched). Uses and advances ``opt``'s moments and step count."""
-
-    def __init__(self, run, opt):
-        self._run = run
-        self.opt = opt
-
-    def __call__(self, params):
-        opt = self.opt
-        t = opt.t + 1
-        b1, b2 = opt.beta1, opt.beta2
-        # Adam.step's constants, computed in float64 and then rounded to the params' dtype
-        # exactly as it does (no clipping here: make_stepper refuses clip_norm)
-        k = np.array([b1, 1.0 - b1, b2, 1.0 - b2, opt.lr / (1.0 - b1**t), 1.0 / math.sqrt(1.0 - b2**t), opt.eps],
-                     opt.m.dtype)
-        loss = self._run(params, opt.m, opt.v, k)
-        if math.isfinite(loss):
-            opt.t = t
-        return loss
+    return _reduce_and_update(theta, grad, p_grad, lv_off, d_lv, loss, adam_m, adam_v, adam_k)
 
 
 def make_stepper(model, batch, opt):
     """A fused step for ``model`` on ``batch`` with optimiser ``opt``, or None where not covered
-    (other cells, a learned mass, gradient clipping)."""
+    (the pixel models, a learned mass, gradient clipping)."""
     if opt.clip_norm > 0:
         return None
     dtype = opt.m.dtype
-    if model.family == "vin" and model.cell.kind in ("vin-sv", "vin-vv") and not model.cell.mass.learned:
+    if model.family == "vin" and not model.cell.mass.learned:
         return _vin_stepper(model, batch, opt, dtype)
     if model.family == "derivative" and model.name == "hnn":
         return _hnn_stepper(model, batch, opt, dtype)
@@ -186,25 +140,25 @@ def _vin_stepper(model, batch, opt, dtype):
     B, T, _, d = y.shape
     if B != model.n_seq:
         raise ValueError(f"batch: expected {model.n_seq} sequences, got {B}")
-    args = cell.net.kernel_args(layout, "cell.net")
     params0 = layout.zeros(dtype)
-    minv, m = cell.matrices(params0, layout, "cell")
+    mass = cell.mass_pair(params0, layout)
+    args = cell.net.kernel_args(layout, "cell.net")
     nchunk, _ = chunking(B)
     obs = np.empty((B, T, 2, d), dtype)
-    F = np.empty((B, T, d), dtype)
+    aux = np.empty((B, T, cell.spec.aux * d), dtype)
     g_obs = np.empty_like(obs)
     grad = np.empty(layout.size, dtype)
     p_grad = np.empty((nchunk, layout.size), dtype)
     bufs = np.empty((nchunk, N_BUFFERS, int(args[-1][-1])), dtype)
-    work = np.zeros((nchunk, 4, T + 1, d), dtype)   # per chunk: two d-vectors, (T+1, d) adjoints
-    gmass = np.zeros((nchunk, 2, d, d), dtype)      # the fixed mass's gradient, computed and dropped
-    kind = SV if cell.kind == "vin-sv" else VV
+    vecs = np.zeros((nchunk, N_VEC, T + 1, 2 * d), dtype)   # per chunk: the kernels' ``vec`` scratch
+    gmass = np.zeros((nchunk, 2, d, d), dtype)              # the fixed mass's gradient, computed and dropped
     h = dtype.type(cell.h)
     x1_off, lv_off = layout.slice("x1").start, layout.slice("log_var").start
 
     def run(params, am, av, k):
-        return _vin_step(kind, params, *args, minv, m, h, x1_off, lv_off, y, obs, F, g_obs, grad, p_grad, bufs,
-                         work, gmass, am, av, k)
+        net = cell.kernel_net(params, layout)
+        return _vin_step(cell.spec.tag, net, mass, h, x1_off, lv_off, y, obs, aux, g_obs, grad, p_grad, bufs,
+                         vecs, gmass, am, av, k)
 
     return Stepper(run, opt)
 

@@ -25,15 +25,16 @@ import sys
 import numpy as np
 
 from vinnp.checks import float_dtype, one_of, positive_float, positive_int
+from vinnp.dynamics import registry as integrators
 from vinnp.io import save_json
 from vinnp.models.pixel_vae import CIRCLE, PIXEL_MODELS, STATIC, PixelVIN
-from vinnp.training.adam import Adam
+from vinnp.optim import Adam
 from vinnp.training.checkpoint import load_checkpoint, save_checkpoint
 
 PIXEL_DEFAULTS = {
     "obs": "pixels",
     "system": "pendulum",
-    "model": "vin-so2",
+    "model": integrators.default("default-pixels-pendulum"),
     "seed": 0,
     "steps": 6000,            # Appendix C.2: "up to 6000 epochs"; one step is about one epoch (50 of 51 windows)
     "lr": 3e-4,

@@ -28,10 +28,9 @@ import sys
 import numpy as np
 
 from vinnp.io import load_json, save_json
-from vinnp.dynamics.reference import initial_state
 from vinnp.models.registry import make_model
 from vinnp.models.vin import VIN
-from vinnp.training.adam import Adam
+from vinnp.optim import Adam
 from vinnp.training.checkpoint import load_checkpoint, save_checkpoint
 from vinnp.training.fused import make_stepper
 from vinnp.training.setup import PRE_FIELD_INIT, milestones, prepare_data, seeds
@@ -97,9 +96,8 @@ def validation_nll(model, params, val, fit_steps=300, fit_lr=1e-2):
     vparams = vmodel.layout.zeros(params.dtype)
     k = vmodel.layout.slice("x1")
     vparams[: k.start] = model.cell_params(params)
-    minv, _ = model.cell.matrices(params, model.layout, "cell")
-    vmodel.layout.view(vparams, "x1")[...] = initial_state(model.name, batch["q"][:, 0], batch["p"][:, 0], minv,
-                                                          model.cell.h)
+    vmodel.layout.view(vparams, "x1")[...] = model.cell.initial_state(params, model.layout, batch["q"][:, 0],
+                                                                     batch["p"][:, 0])
     vmodel.layout.view(vparams, "log_var")[...] = model.layout.view(params, "log_var")
     opt = Adam(vparams.size, lr=fit_lr, dtype=params.dtype)
     mask = np.zeros_like(vparams)

@@ -9,12 +9,14 @@ same seed repeats the run exactly.
 import numpy as np
 
 from vinnp.checks import float_dtype, one_of, positive_float, positive_int
+from vinnp.dynamics import registry as integrators
 from vinnp.layers.mlp import INIT_SCHEMES
 from vinnp.models.registry import MODELS
+from vinnp.systems import SYSTEMS, get_system
 
 DEFAULTS = {
     "system": "spring",
-    "model": "vin-vv",
+    "model": integrators.default("default-phase"),
     "n_traj": 25,
     "steps": 10000,
     "seed": 0,
@@ -52,12 +54,11 @@ def make_config(**overrides):
     cfg = {**DEFAULTS, **{k: v for k, v in overrides.items() if v is not None or k == "data"}}
     one_of(cfg["model"], "model", MODELS)
     if cfg["data"] is None:
-        from vinnp.systems import SYSTEMS
-
         one_of(cfg["system"], "system", SYSTEMS)
-        if cfg["model"] == "vin-so2" and cfg["system"] != "pendulum":
-            raise ValueError(f"model: vin-so2 needs a system whose configuration is an angle; "
-                             f"{cfg['system']!r} is not")
+        spec = integrators.INTEGRATORS.get(cfg["model"])
+        if spec is not None and spec.lie_group and not get_system(cfg["system"]).is_angle:
+            raise ValueError(f"model: {cfg['model']} evolves on {spec.lie_group} and needs a system whose "
+                             f"configuration is an angle; {cfg['system']!r} is not")
     for key in ("n_traj", "steps", "n_val", "n_test", "window", "window_stride", "checkpoint_every"):
         cfg[key] = positive_int(cfg[key], key)
     cfg["warmup_steps"] = positive_int(cfg["warmup_steps"], "warmup_steps", minimum=0)
@@ -69,7 +70,8 @@ def make_config(**overrides):
     cfg["learn_mass"] = bool(cfg["learn_mass"])
     one_of(cfg["init"], "init", INIT_SCHEMES)
     one_of(cfg["device"], "device", ("cpu", "cuda"))
-    if cfg["learn_mass"] and cfg["model"] in ("resrnn", "nn", "hnn"):
+    spec = integrators.INTEGRATORS.get(cfg["model"])
+    if cfg["learn_mass"] and not (spec and spec.mass):
         raise ValueError(f"learn_mass: the {cfg['model']} model has no mass matrix")
     return cfg
 
@@ -88,8 +90,6 @@ def milestones(steps):
 def prepare_data(cfg):
     """-> dict: train, val (dataset dicts), test (q0, p0) or None, system or None, h (s)."""
     from vinnp.data.noisy import make_noisy_dataset
-    from vinnp.systems import get_system
-
     s_train, s_val, s_test, _ = seeds(cfg["seed"])
     if cfg["data"] is not None:
         return _user_data(cfg)
@@ -108,8 +108,6 @@ def _user_data(cfg):
 
     from vinnp.data.dataset import load_dataset
     from vinnp.data.importers import import_trajectories
-    from vinnp.systems import get_system
-
     path = cfg["data"]
     ds = load_dataset(path) if path.endswith(".npz") and _is_vinnp_dataset(path) else import_trajectories(path)
     if "q" not in ds:

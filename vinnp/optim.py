@@ -1,4 +1,5 @@
-"""Adam (Kingma & Ba, 2015) over one flat parameter vector, as one fused kernel.
+"""Adam (Kingma & Ba, 2015) over one flat parameter vector, as one fused kernel, and the
+``Stepper`` that the fused CPU and CUDA training steps share.
 
     m_t = b1 m_{t-1} + (1 - b1) g_t
     v_t = b2 v_{t-1} + (1 - b2) g_t^2
@@ -91,3 +92,25 @@ class Adam:
         self.m[...] = m
         self.v[...] = v
         self.t = int(state["adam_t"])
+
+
+class Stepper:
+    """``step(params)``: one fused training step in place; returns the loss (NaN: not finite,
+    parameters untouched). Uses and advances ``opt``'s moments and step count."""
+
+    def __init__(self, run, opt):
+        self._run = run
+        self.opt = opt
+
+    def __call__(self, params):
+        opt = self.opt
+        t = opt.t + 1
+        b1, b2 = opt.beta1, opt.beta2
+        # Adam.step's constants, computed in float64 and then rounded to the params' dtype
+        # exactly as it does (no clipping here: make_stepper refuses clip_norm)
+        k = np.array([b1, 1.0 - b1, b2, 1.0 - b2, opt.lr / (1.0 - b1**t), 1.0 / math.sqrt(1.0 - b2**t), opt.eps],
+                     opt.m.dtype)
+        loss = self._run(params, opt.m, opt.v, k)
+        if math.isfinite(loss):
+            opt.t = t
+        return loss

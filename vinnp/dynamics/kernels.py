@@ -1,0 +1,112 @@
+"""The one kernel signature every integrator cell shares, and the batched kernels built on it.
+
+An integrator unit (vinnp/dynamics/<integrator>.py) writes two per-trajectory kernels,
+
+    rollout_one(net, mass, h, x1, obs, aux, buf, vec)
+    backward_one(net, mass, h, x1, obs, aux, g_obs, buf, vec, grad, g_mass, g_x1)
+
+with the same arguments for every cell (llm.c's habit: a few named structs of arrays
+rather than two dozen positionals):
+
+* ``net``   a :data:`Net` (theta, w_off, b_off, sizes, acts, n_off): the flat parameter
+            vector and where the cell's network sits in it (``MLP.kernel_args``);
+* ``mass``  (2, d, d): mass[0] = M^{-1}, mass[1] = M (eq. 4); ``g_mass`` likewise (+=);
+* ``h``     the step size, in the parameters' dtype;
+* ``x1``    (2, d) the cell's initial state in its own layout (its ``state``);
+* ``obs``   (T, 2, d) <- observed (q_t, p_t), obs[0] from x1;
+* ``aux``   (T, A) what the forward keeps for the backward (A = INTEGRATOR.aux * d);
+* ``buf``   (N_BUFFERS, sum(sizes)) and ``vec`` (4, T + 1, 2d): per-thread scratch;
+* ``grad``  (+=) dLoss/dtheta; ``g_x1`` (+=) dLoss/dx1; ``g_obs`` (T, 2, d) upstream.
+
+and registers them with :func:`register` under a tag: a one-field NamedTuple class of its
+own whose *type* selects its kernels when the batched kernels below are compiled (Numba
+resolves :func:`step_rollout` and :func:`step_backward` through ``overload``). A shared
+kernel therefore never compares names, and adding an integrator compiles new
+specialisations without touching this file. (Passing the kernels themselves as arguments
+would defeat Numba's on-disk cache; a NamedTuple type is cached like any other.)
+
+Batches are split into fixed chunks (``chunking``) whose gradients are added in a fixed
+order, so results do not depend on the thread count.
+"""
+
+from collections import namedtuple
+
+import numpy as np
+
+from vinnp.jit import njit, overload, prange
+from vinnp.layers.mlp import chunking
+from vinnp.layers.potential import N_BUFFERS
+
+Net = namedtuple("Net", "theta w_off b_off sizes acts n_off")
+N_VEC = 4  # rows of ``vec``
+
+
+def step_rollout(tag, net, mass, h, x1, obs, aux, buf, vec):
+    """One trajectory's rollout by the integrator ``tag`` names (resolved at compile time)."""
+    raise NotImplementedError("step_rollout runs inside compiled kernels only")
+
+
+def step_backward(tag, net, mass, h, x1, obs, aux, g_obs, buf, vec, grad, g_mass, g_x1):
+    """One trajectory's backpropagation through time by the integrator ``tag`` names."""
+    raise NotImplementedError("step_backward runs inside compiled kernels only")
+
+
+def register(tag_class, rollout_one, backward_one):
+    """Make ``tag_class`` instances select ``rollout_one`` / ``backward_one`` in compiled code."""
+
+    def selects(tag):
+        return getattr(tag, "instance_class", None) is tag_class
+
+    @overload(step_rollout)
+    def _rollout(tag, net, mass, h, x1, obs, aux, buf, vec):
+        if selects(tag):
+            def impl(tag, net, mass, h, x1, obs, aux, buf, vec):
+                rollout_one(net, mass, h, x1, obs, aux, buf, vec)
+            return impl
+        return None
+
+    @overload(step_backward)
+    def _backward(tag, net, mass, h, x1, obs, aux, g_obs, buf, vec, grad, g_mass, g_x1):
+        if selects(tag):
+            def impl(tag, net, mass, h, x1, obs, aux, g_obs, buf, vec, grad, g_mass, g_x1):
+                backward_one(net, mass, h, x1, obs, aux, g_obs, buf, vec, grad, g_mass, g_x1)
+            return impl
+        return None
+
+
+@njit(cache=True)
+def scratch(net, T, d):
+    """One thread's (buf, vec) for trajectories of T steps in dimension d."""
+    dt = net.theta.dtype
+    return np.empty((N_BUFFERS, net.n_off[-1]), dt), np.zeros((N_VEC, T + 1, 2 * d), dt)
+
+
+@njit(cache=True, parallel=True)
+def rollout(tag, net, mass, h, X1, obs, aux):
+    """obs (B, T, 2, d) and aux (B, T, A) from X1 (B, 2, d)."""
+    B, T = obs.shape[0], obs.shape[1]
+    d = X1.shape[2]
+    nchunk, size = chunking(B)
+    for c in prange(nchunk):
+        buf, vec = scratch(net, T, d)
+        for b in range(c * size, min(B, (c + 1) * size)):
+            step_rollout(tag, net, mass, h, X1[b], obs[b], aux[b], buf, vec)
+
+
+@njit(cache=True, parallel=True)
+def rollout_backward(tag, net, mass, h, X1, obs, aux, g_obs, grad, g_mass, g_X1):
+    """Accumulate (+=) dLoss/dtheta into grad, dLoss/d(M^{-1}, M) into g_mass (2, d, d) and
+    dLoss/dx1 into g_X1 (B, 2, d), from g_obs (B, T, 2, d)."""
+    B, T = obs.shape[0], obs.shape[1]
+    d = X1.shape[2]
+    nchunk, size = chunking(B)
+    p_grad = np.zeros((nchunk, net.theta.shape[0]), net.theta.dtype)
+    p_mass = np.zeros((nchunk, 2, d, d), net.theta.dtype)
+    for c in prange(nchunk):
+        buf, vec = scratch(net, T, d)
+        for b in range(c * size, min(B, (c + 1) * size)):
+            step_backward(tag, net, mass, h, X1[b], obs[b], aux[b], g_obs[b], buf, vec, p_grad[c], p_mass[c],
+                          g_X1[b])
+    for c in range(nchunk):
+        grad += p_grad[c]
+        g_mass += p_mass[c]
