@@ -1,4 +1,4 @@
-"""benchmarks/step_choice.py's summary: the README's step-choice figures come from it."""
+"""benchmarks/step_choice.py's summary: the step-choice figures in docs/results-noisy.md."""
 
 import importlib.util
 import pathlib

@@ -28,7 +28,7 @@ DEFAULTS = {
     # spring/25 VIN-VV the mean 20 s forecast RMSE fell from 0.055 to 0.045 (paired
     # difference -0.010 +- 0.0035 over 40 seeds), and on pendulum/25 (seeds 100-109) from
     # 0.046 to 0.044. Its smoother fresh potential learns a more even period over the
-    # training amplitudes (README, "The noisy phase-space experiment").
+    # training amplitudes (docs/results-noisy.md, "How the initialisation was chosen").
     "init": "uniform",
     "lr": 1e-3,
     "warmup_steps": 1000,
