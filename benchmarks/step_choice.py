@@ -42,7 +42,7 @@ def extra_validation(cfg, n_val):
 
 def study_run(run_dir, n_extra):
     """One run -> dict of per-milestone forecast RMSE, validation scores and choices."""
-    from vinnp.evaluation.experiment import rmse_mean
+    from vinnp.experiments.noisy import rmse_mean
     from vinnp.evaluation.report import forecast_rows
     from vinnp.training.checkpoint import load_checkpoint
     from vinnp.training.run import validation_nll

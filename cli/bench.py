@@ -11,11 +11,10 @@ import subprocess
 import sys
 
 import click
+import vinnp
 
 
 def runner_path():
-    import vinnp
-
     root = os.path.dirname(os.path.dirname(os.path.abspath(vinnp.__file__)))
     return os.path.join(root, "benchmarks", "bench.py")
 

@@ -3,6 +3,11 @@
 import os
 
 import click
+from vinnp.data.dataset import save_dataset
+from vinnp.data.preview import save_preview
+from vinnp.data.importers import import_trajectories
+from vinnp.data.noisy import make_noisy_dataset
+from vinnp.data.pixels import make_pixel_dataset
 
 DATASET_FILE = "dataset.npz"
 PREVIEW_FILE = "preview.png"
@@ -36,8 +41,6 @@ def data(system_name, obs, n_traj, seed, n_steps, dt, noise_std, energy_range, i
         raise ValueError(f"--out: {out_dir!r} already holds a dataset ({DATASET_FILE}); pass --force to replace it")
     ds = _build(system_name, obs, n_traj, seed, n_steps, dt, noise_std, energy_range, import_path)
 
-    from vinnp.data.dataset import save_dataset
-    from vinnp.data.preview import save_preview
 
     save_dataset(dataset_path, ds, overwrite=force)
     try:
@@ -55,19 +58,16 @@ def _build(system_name, obs, n_traj, seed, n_steps, dt, noise_std, energy_range,
     if import_path is not None:
         if system_name is not None:
             raise ValueError("--import: give either --import or --system, not both")
-        from vinnp.data.importers import import_trajectories
 
         return import_trajectories(import_path, n_steps=n_steps)
     if system_name is None:
         raise ValueError("--system: required (spring or pendulum) unless --import is given")
     kwargs = {"n_steps": n_steps} if n_steps is not None else {}
     if obs == "noisy":
-        from vinnp.data.noisy import make_noisy_dataset
 
         n_traj = 25 if n_traj is None else n_traj
         return make_noisy_dataset(system_name, n_traj, seed, dt=dt, noise_std=noise_std, energy_range=energy_range,
                                   **kwargs)
-    from vinnp.data.pixels import make_pixel_dataset
 
     n_traj = 1 if n_traj is None else n_traj
     return make_pixel_dataset(system_name, n_traj, seed, dt=dt, energy_range=energy_range, **kwargs)

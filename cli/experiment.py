@@ -1,6 +1,10 @@
 """``vinnp experiment``: the paper's experiments end to end."""
 
 import click
+from vinnp.checks import positive_int
+from vinnp.experiments.noisy import run_noisy
+from vinnp.checks import one_of, positive_int
+from vinnp.experiments.pixels import run_pixels
 
 
 @click.group()
@@ -28,9 +32,6 @@ def noisy(seeds, steps, out, systems, regimes, models, dtype, first_seed, init_s
     Finished runs inside --out are reused, and an interrupted one resumes, so
     the command can be re-run after an interruption.
     """
-    from vinnp.checks import positive_int
-    from vinnp.evaluation.experiment import run_noisy
-
     positive_int(seeds, "--seeds")
     positive_int(first_seed, "--first-seed", minimum=0)
     try:
@@ -58,9 +59,6 @@ def pixels(trials, steps, out, systems, embeddings):
     Finished runs inside --out are reused and an interrupted one resumes, so
     the command can be re-run after an interruption.
     """
-    from vinnp.checks import one_of, positive_int
-    from vinnp.evaluation.pixel_experiment import run_pixels
-
     positive_int(trials, "--trials")
     positive_int(steps, "--steps")
     names = tuple(s for s in systems.split(",") if s)

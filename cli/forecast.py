@@ -4,6 +4,9 @@ import os
 import sys
 
 import click
+from vinnp.checks import positive_int
+from vinnp.evaluation.embedded import forecast as np_forecast, load_vin
+from vinnp.training.checkpoint import load_checkpoint
 
 
 @click.command()
@@ -16,7 +19,6 @@ def forecast(run_dir, q0, p0, steps, as_csv):
     """Forecast from (q0, p0) with the run's chosen model (RUN_DIR/model.npz)."""
     import numpy as np
 
-    from vinnp.checks import positive_int
 
     positive_int(steps, "--steps")
     path = os.path.join(run_dir, "model.npz")
@@ -24,7 +26,6 @@ def forecast(run_dir, q0, p0, steps, as_csv):
         raise ValueError(f"--p0: expected {len(q0)} values to match --q0, got {len(p0)}")
     if not all(np.isfinite(q0)) or not all(np.isfinite(p0)):
         raise ValueError("--q0/--p0: must be finite numbers")
-    from vinnp.evaluation.embedded import forecast as np_forecast, load_vin
 
     try:
         kind = load_vin(path)[0]
@@ -35,7 +36,6 @@ def forecast(run_dir, q0, p0, steps, as_csv):
     if kind is not None:
         t, q, p = np_forecast(path, q0, p0, steps)
     else:  # NN / HNN: their vector field integrated by RK45 (needs the compiled engine and scipy)
-        from vinnp.training.checkpoint import load_checkpoint
 
         model, params, _ = load_checkpoint(path)
         if model.family == "pixel":

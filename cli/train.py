@@ -7,10 +7,13 @@ import time
 import click
 
 from vinnp.dynamics import registry as integrators
+from vinnp.io import load_json
 from vinnp.models.registry import MODELS
+from vinnp.training.pixels import finish_pixels, make_pixel_config, train_pixels
+from vinnp.training.run import TrainingDiverged, finish_run, train_run
+from vinnp.training.setup import make_config
 
-# Pixel models beside the phase-space ones (kept literal: importing vinnp.models.pixel_vae
-# here would load the engine for `vinnp train --help`).
+# Pixel models beside the phase-space ones
 PIXEL_ONLY = ("dvae", "vae", "lg-vae")
 # the integrators that declare themselves the default (vinnp.dynamics.registry)
 DEFAULT_MODEL = {"phase": integrators.default("default-phase"),
@@ -50,15 +53,12 @@ DEFAULT_MODEL = {"phase": integrators.default("default-phase"),
 def train(system, obs, model, n_traj, steps, seed, dtype, learn_mass, hidden, init_scheme, warmup_steps, data_path,
           device, out, resume, quiet):
     """Train a VIN (or a baseline) on noisy phase-space data or pixels and report its forecast."""
-    from vinnp.training.run import TrainingDiverged
-
     t0 = time.time()
     if resume:
         if out is None:
             raise ValueError("--resume: name the run directory with --out")
         if not os.path.exists(os.path.join(out, "config.json")):
             raise ValueError(f"--out: {out!r} is not a run directory (no config.json)")
-        from vinnp.io import load_json
 
         obs = load_json(os.path.join(out, "config.json"), "config.json").get("obs", "phase")
         cfg = None
@@ -66,7 +66,6 @@ def train(system, obs, model, n_traj, steps, seed, dtype, learn_mass, hidden, in
         default = DEFAULT_MODEL[obs] if obs == "phase" else DEFAULT_MODEL[obs][system]
         model = model or default
         if obs == "pixels":
-            from vinnp.training.pixels import make_pixel_config
 
             if device != "cpu":
                 raise ValueError("--device: pixel models train on the CPU (their wide layers are BLAS products)")
@@ -76,7 +75,6 @@ def train(system, obs, model, n_traj, steps, seed, dtype, learn_mass, hidden, in
             cfg = make_pixel_config(system=system, model=model, steps=steps, seed=seed, dtype=dtype,
                                     learn_mass=learn_mass, dyn_hidden=list(hidden) or None)
         else:
-            from vinnp.training.setup import make_config
 
             if model in PIXEL_ONLY:
                 raise ValueError(f"--model: {model} is a pixel model; add --obs pixels")
@@ -89,10 +87,7 @@ def train(system, obs, model, n_traj, steps, seed, dtype, learn_mass, hidden, in
             out = os.path.join("runs", f"{system}-{model}-{tag}-s{seed}-{stamp}")
         if os.path.exists(out) and os.listdir(out):
             raise ValueError(f"--out: {out!r} already exists; use --resume to continue it or choose another folder")
-    if obs == "pixels":
-        from vinnp.training.pixels import train_pixels as runner
-    else:
-        from vinnp.training.run import train_run as runner
+    runner = train_pixels if obs == "pixels" else train_run
     try:
         metrics = runner(cfg, out, resume=resume, progress=not quiet, log=lambda msg: click.echo(msg, err=True))
     except TrainingDiverged as exc:
@@ -128,15 +123,10 @@ def _report(metrics, out, seconds):
 @click.argument("run_dir", type=click.Path(file_okay=False))
 def evaluate(run_dir):
     """Recompute metrics.json and the figures of a finished run."""
-    from vinnp.io import load_json
-
     cfg = load_json(os.path.join(run_dir, "config.json"), "config.json")
     if not os.path.exists(os.path.join(run_dir, "checkpoint.npz")):
         raise ValueError(f"RUN_DIR: {run_dir!r} has no checkpoint.npz")
     t0 = time.time()
-    if cfg.get("obs") == "pixels":
-        from vinnp.training.pixels import finish_pixels as finish
-    else:
-        from vinnp.training.run import finish_run as finish
+    finish = finish_pixels if cfg.get("obs") == "pixels" else finish_run
     metrics = finish(run_dir, cfg, log=lambda msg: click.echo(msg, err=True))
     _report(metrics, run_dir, time.time() - t0)

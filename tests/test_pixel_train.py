@@ -108,7 +108,7 @@ def test_resume_refuses_a_phase_space_checkpoint(tmp_path):
 def test_experiment_end_to_end_at_toy_widths(tmp_path):
     """Every table model and Figure 5 baseline runs, the table and results.json have their
     rows, and Figures 5-8 are written; a second call reuses the finished runs."""
-    from vinnp.evaluation.pixel_experiment import TABLE_MODELS, run_pixels
+    from vinnp.experiments.pixels import TABLE_MODELS, run_pixels
 
     out = str(tmp_path / "exp")
     rows, table, _ = run_pixels(out, trials=2, steps=3, log=lambda m: None, **TINY)

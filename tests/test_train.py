@@ -196,7 +196,7 @@ def test_cli_train_forecast_and_no_overwrite(tmp_path, capsys, monkeypatch):
 
 
 def test_markdown_table_means_and_errors():
-    from vinnp.evaluation.experiment import markdown_table
+    from vinnp.experiments.noisy import markdown_table
 
     rows = [{"system": "spring", "n_traj": 5, "model": "nn", "seed": s, "rmse_mean": v / 2, "rmse_20s": v,
              "energy_drift": 0.0} for s, v in enumerate([1.0, 2.0, 3.0])]
@@ -281,7 +281,7 @@ def test_experiments_reuse_only_runs_made_with_the_same_settings(tmp_path):
 
 def test_noisy_experiment_runs_a_block_of_seeds_with_its_settings(tmp_path):
     # development seeds (say 100-139) can be run apart from the reported ones, with another init
-    from vinnp.evaluation.experiment import run_noisy
+    from vinnp.experiments.noisy import run_noisy
 
     out = str(tmp_path / "exp")
     small = dict(n_val=2, n_test=2, hidden=[8], forecast_seconds=2.0, warmup_steps=0, init="normal")

@@ -9,6 +9,7 @@ gradient checks treat every model alike.
 import math
 
 import numpy as np
+from vinnp.checks import as_array
 
 
 class Layout:
@@ -60,7 +61,6 @@ class Layout:
 
     def check(self, flat, name="params"):
         """Validate that ``flat`` is a finite 1-d float vector of this layout's size."""
-        from vinnp.checks import as_array
 
         arr = as_array(flat, name, shape=(self.size,))
         return arr

@@ -5,6 +5,7 @@ import os
 import numpy as np
 
 from vinnp.evaluation.metrics import forecast_metrics, ground_truth
+from vinnp.plots.forecast import plot_forecasts
 
 
 def forecast_rows(model, params, data, cfg):
@@ -29,8 +30,6 @@ def forecast_rows(model, params, data, cfg):
 
 def evaluate_model(model, params, data, cfg, run_dir):
     """Metrics of the chosen parameters, and forecast.png in ``run_dir``."""
-    from vinnp.plots.forecast import plot_forecasts
-
     out = forecast_rows(model, params, data, cfg)
     if out is None:
         return {}

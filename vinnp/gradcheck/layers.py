@@ -50,7 +50,6 @@ def mlp_blocks(rng):
 
 def potential_blocks(rng):
     """Second-order path: loss sum(R * dU/dq) against parameters and q, several depths."""
-
     blocks = []
     for hidden, act in (((8,), "tanh"), ((6, 5), "softplus"), ((5, 4, 3), "sin")):
         net = potential_mlp(2, hidden, act)
@@ -255,8 +254,6 @@ def losses_blocks(rng):
 
 def dense_blocks(rng):
     """One block per activation: a 3-layer dense MLP and its inputs, loss sum(R * y), float64."""
-    from vinnp.params import Layout
-
     blocks = []
     for name in ACTIVATIONS:
         net = MLP([3, 5, 4, 2], [name, "tanh", name])

@@ -30,6 +30,12 @@ from vinnp.io import save_json
 from vinnp.models.pixel_vae import CIRCLE, PIXEL_MODELS, STATIC, PixelVIN
 from vinnp.optim import Adam
 from vinnp.training.checkpoint import load_checkpoint, save_checkpoint
+from vinnp.systems import SYSTEMS
+from vinnp.data.dataset import windows
+from vinnp.data.pixels import make_pixel_dataset
+from vinnp.training.run import open_run
+from vinnp.training.run import TrainingDiverged, _DeferredInterrupt
+from vinnp.evaluation.pixels import evaluate_pixels
 
 PIXEL_DEFAULTS = {
     "obs": "pixels",
@@ -63,7 +69,6 @@ def make_pixel_config(**overrides):
     if unknown:
         raise ValueError(f"config: unknown field(s) {', '.join(sorted(unknown))}")
     cfg = {**PIXEL_DEFAULTS, **{k: v for k, v in overrides.items() if v is not None}}
-    from vinnp.systems import SYSTEMS
 
     one_of(cfg["system"], "system", SYSTEMS)
     one_of(cfg["model"], "model", PIXEL_MODELS)
@@ -111,9 +116,6 @@ def prepare_pixel_data(cfg):
     """-> dict: ``train`` (1, n_frames, 28, 28) frames of the trial's trajectory; ``long``, the same
     trajectory over figure_frames (ground truth of the forecasts); ``test``, a held-out trajectory
     (n_frames); ``windows`` the training windows (N, T, 28, 28)."""
-    from vinnp.data.dataset import windows
-    from vinnp.data.pixels import make_pixel_dataset
-
     s_train, s_test, _, _ = pixel_seeds(cfg["seed"])
     n_long = max(cfg["n_frames"], cfg["forecast_frames"], cfg["figure_frames"])
     # One draw of the initial state, integrated over the longest horizon: the training frames
@@ -151,8 +153,6 @@ def check_same_model(cfg, saved, path):
 
 def train_pixels(cfg, run_dir, resume=False, progress=True, log=None):
     """Train (or resume) the pixel run in ``run_dir``; returns the final metrics dict."""
-    from vinnp.training.run import open_run
-
     cfg, ckpt_path, log = open_run(cfg, run_dir, resume, log)
     dtype = np.dtype(cfg["dtype"])
     data = prepare_pixel_data(cfg)
@@ -185,7 +185,6 @@ def train_pixels(cfg, run_dir, resume=False, progress=True, log=None):
 def _train_loop(cfg, model, params, best, opt, frames, eps_eval, rng, state, ckpt_path, progress, log):
     import click
 
-    from vinnp.training.run import TrainingDiverged, _DeferredInterrupt
 
     n = frames.shape[0]
     B = min(cfg["batch"], n)
@@ -226,8 +225,6 @@ def _train_loop(cfg, model, params, best, opt, frames, eps_eval, rng, state, ckp
 
 def finish_pixels(run_dir, cfg, data=None, log=None):
     """Write model.npz (the best-ELBO parameters), metrics.json and the run's figures."""
-    from vinnp.evaluation.pixels import evaluate_pixels
-
     data = data or prepare_pixel_data(cfg)
     ckpt_path = os.path.join(run_dir, "checkpoint.npz")
     model, _, extra = load_checkpoint(ckpt_path)

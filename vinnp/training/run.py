@@ -34,6 +34,9 @@ from vinnp.optim import Adam
 from vinnp.training.checkpoint import load_checkpoint, save_checkpoint
 from vinnp.training.fused import make_stepper
 from vinnp.training.setup import PRE_FIELD_INIT, milestones, prepare_data, seeds
+from vinnp.data.dataset import windows
+from vinnp.cuda import available, covers, make_cuda_stepper
+from vinnp.evaluation.report import evaluate_model
 
 STUCK_RATIO = 0.05  # learned sigma^2 / Var(observations) above this: the fit explains too little
 
@@ -43,8 +46,6 @@ class TrainingDiverged(RuntimeError):
 
 
 def _windowed(batch, window, stride):
-    from vinnp.data.dataset import windows
-
     return {k: windows(batch[k], window, stride) for k in ("q", "p", "dqdt", "dpdt")}
 
 
@@ -208,7 +209,6 @@ class _DeferredInterrupt:
     in-place update and the step counter, and a resumed run would then differ
     from the uninterrupted one.
     """
-
     def __init__(self):
         self.requested = False
         self.previous = None
@@ -243,7 +243,6 @@ def _train_phase(cfg, model, params, opt, batch, data, state, start, end, marks,
         # model's loss_and_grad and Adam; either way a non-finite step changes nothing
         fused = None
         if cfg.get("device", "cpu") == "cuda":
-            from vinnp.cuda import available, covers, make_cuda_stepper
 
             why = available() or (None if covers(model, opt) else
                                   f"no CUDA kernels for {model.name} with this network")
@@ -286,8 +285,6 @@ def _train_phase(cfg, model, params, opt, batch, data, state, start, end, marks,
 
 def finish_run(run_dir, cfg, data=None, log=None):
     """Choose the best milestone on validation data; write model.npz, metrics.json and figures."""
-    from vinnp.evaluation.report import evaluate_model
-
     log = log or (lambda msg: print(msg, file=sys.stderr))
     data = data or prepare_data(cfg)
     state = load_checkpoint(os.path.join(run_dir, "checkpoint.npz"))[2]["state"]

@@ -13,6 +13,10 @@ from vinnp.dynamics import registry as integrators
 from vinnp.layers.mlp import INIT_SCHEMES
 from vinnp.models.registry import MODELS
 from vinnp.systems import SYSTEMS, get_system
+from vinnp.data.noisy import make_noisy_dataset
+from vinnp.data.dataset import load_dataset
+from vinnp.data.importers import import_trajectories
+from vinnp.io import load_npz
 
 DEFAULTS = {
     "system": "spring",
@@ -89,7 +93,6 @@ def milestones(steps):
 
 def prepare_data(cfg):
     """-> dict: train, val (dataset dicts), test (q0, p0) or None, system or None, h (s)."""
-    from vinnp.data.noisy import make_noisy_dataset
     s_train, s_val, s_test, _ = seeds(cfg["seed"])
     if cfg["data"] is not None:
         return _user_data(cfg)
@@ -106,8 +109,6 @@ def _user_data(cfg):
     """A dataset written by `vinnp data` or imported: the last fifth of it validates."""
     import os
 
-    from vinnp.data.dataset import load_dataset
-    from vinnp.data.importers import import_trajectories
     path = cfg["data"]
     ds = load_dataset(path) if path.endswith(".npz") and _is_vinnp_dataset(path) else import_trajectories(path)
     if "q" not in ds:
@@ -130,6 +131,4 @@ def _user_data(cfg):
 
 
 def _is_vinnp_dataset(path):
-    from vinnp.io import load_npz
-
     return "meta" in load_npz(path, "data")

@@ -17,6 +17,12 @@ import numpy as np
 
 from vinnp.dynamics import registry as integrators
 from vinnp.io import load_json, save_json, save_text
+from vinnp.training.checkpoint import load_checkpoint
+from vinnp.training.pixels import check_same_model, make_pixel_config, train_pixels
+from vinnp.training.run import check_reuse
+from vinnp.training.pixels import check_pixel_model, prepare_pixel_data
+from vinnp.evaluation.pixels import embed, forecast_frames
+from vinnp.plots.pixels import plot_embeddings, plot_latent_forecasts, plot_strips
 
 # Table 1's models per system, as the integrators declare them (vinnp.dynamics.registry)
 TABLE_MODELS = {system: integrators.with_role(f"table-pixels-{system}") for system in ("pendulum", "spring")}
@@ -32,10 +38,6 @@ def _run_name(system, model, trial, learn_mass=False):
 
 def _run(out, system, model, trial, steps, learn_mass, log, progress, overrides):
     """Train one run (or reuse a finished one; resume an interrupted one) -> (metrics, run_dir)."""
-    from vinnp.training.checkpoint import load_checkpoint
-    from vinnp.training.pixels import check_same_model, make_pixel_config, train_pixels
-    from vinnp.training.run import check_reuse
-
     run_dir = os.path.join(out, "runs", _run_name(system, model, trial, learn_mass))
     cfg = make_pixel_config(system=system, model=model, seed=trial, steps=steps, learn_mass=learn_mass, **overrides)
     check_reuse(cfg, run_dir)
@@ -49,9 +51,6 @@ def _run(out, system, model, trial, steps, learn_mass, log, progress, overrides)
 
 
 def _load(run_dir):
-    from vinnp.training.checkpoint import load_checkpoint
-    from vinnp.training.pixels import check_pixel_model, prepare_pixel_data
-
     path = os.path.join(run_dir, "model.npz")
     model, params, _ = load_checkpoint(path)
     cfg = load_json(os.path.join(run_dir, "config.json"), "config.json")
@@ -105,9 +104,6 @@ def markdown_table(rows):
 
 def make_figures(out, systems, embeddings):
     """Figures 5-8 from the trial-0 runs in ``out``."""
-    from vinnp.evaluation.pixels import embed, forecast_frames
-    from vinnp.plots.pixels import plot_embeddings, plot_latent_forecasts, plot_strips
-
     latent_rows = []
     for system in systems:
         strips, truth = [], None

@@ -14,6 +14,11 @@ import numpy as np
 from vinnp.dynamics import registry as integrators
 from vinnp.io import save_json, save_text
 from vinnp.models.derivative import BASELINES
+from vinnp.evaluation.report import forecast_rows
+from vinnp.plots.forecast import plot_forecasts
+from vinnp.training.checkpoint import load_checkpoint
+from vinnp.training.run import check_reuse, train_run
+from vinnp.training.setup import make_config, prepare_data
 
 SYSTEMS = ("spring", "pendulum")
 REGIMES = (25, 5)
@@ -28,12 +33,6 @@ def run_noisy(out, seeds=3, steps=10000, systems=SYSTEMS, regimes=REGIMES, model
     Seeds run from ``first_seed`` (a block of development seeds can be kept apart from the
     reported ones); ``overrides`` are further make_config fields (init, hidden, ...).
     """
-    from vinnp.evaluation.report import forecast_rows
-    from vinnp.plots.forecast import plot_forecasts
-    from vinnp.training.checkpoint import load_checkpoint
-    from vinnp.training.run import check_reuse, train_run
-    from vinnp.training.setup import make_config, prepare_data
-
     fixed = sorted(set(overrides) & {"system", "model", "n_traj", "steps", "seed", "dtype"})
     if fixed:
         raise ValueError(f"run_noisy: {', '.join(fixed)} are set by the experiment's own arguments")
