@@ -39,6 +39,8 @@ def _parse(argv):
     ap.add_argument("--dtype", default="float32,float64")
     ap.add_argument("--pixel-batch", type=int, default=50)
     ap.add_argument("--impls", default=",".join(IMPLS))
+    ap.add_argument("--cell", default="vin-sv",
+                    help="W1's integrator (any --model of vinnp train; the peers implement vin-sv only)")
     ap.add_argument("--repeats", type=int, default=15)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--json", action="store_true", help="print the rows as JSON instead of tables")
@@ -61,6 +63,8 @@ def _parse(argv):
         bad = [g for g in given if g not in allowed]
         if bad:
             ap.error(f"{name}: unknown {', '.join(bad)}; expected from {', '.join(allowed)}")
+    if args.cell != "vin-sv" and set(args.impls) != {"vinnp"}:
+        ap.error(f"--cell: the PyTorch and JAX peers implement vin-sv only; time {args.cell} with --impls vinnp")
     return args
 
 
@@ -87,7 +91,7 @@ def main(argv=None):
     rows, checks = [], {}
     for case in _cases(args):
         workload, batch, d, dtype = case
-        problem = W.make_problem(workload, batch, d, np.dtype(dtype))
+        problem = W.make_problem(workload, batch, d, np.dtype(dtype), cell=args.cell)
         steps, compile_s = {}, {}
         for impl in args.impls:
             reason = _usable(impl, peers, workload)

@@ -38,8 +38,11 @@ def _noisy_batch(rng, batch, d, dtype):
             "dqdt": (p + noise()).astype(dtype), "dpdt": (-q + noise()).astype(dtype)}
 
 
-def make_problem(workload, batch, d, dtype=np.float32, seed=0, hidden=HIDDEN, widths=None):
+def make_problem(workload, batch, d, dtype=np.float32, seed=0, hidden=HIDDEN, widths=None, cell="vin-sv"):
     """The problem dict for one workload and size (see the module docstring).
+
+    cell (W1 only): the integrator of the VIN step (any of vinnp.dynamics.registry; the
+    PyTorch and JAX peers implement vin-sv).
 
     widths (W3 only): dict of PixelVIN widths to shrink the model for quick checks.
     """
@@ -49,7 +52,7 @@ def make_problem(workload, batch, d, dtype=np.float32, seed=0, hidden=HIDDEN, wi
     rng = np.random.default_rng(seed)
     if workload in ("W1", "W2"):
         inputs = _noisy_batch(rng, batch, d, dtype)
-        model = make_model("vin-sv" if workload == "W1" else "hnn", d, H_STEP, n_seq=batch, hidden=(hidden,))
+        model = make_model(cell if workload == "W1" else "hnn", d, H_STEP, n_seq=batch, hidden=(hidden,))
         params = model.init(rng, inputs, dtype)
         params += (0.01 * rng.standard_normal(params.size)).astype(dtype)  # nonzero output bias, etc.
     elif workload == "W3":
