@@ -27,6 +27,8 @@ from vinnp.gradcheck.core import check_block
 from vinnp.gradcheck.dynamics import cell_blocks
 from vinnp.params import Layout
 
+from test_dynamics import fd_jacobian, symplectic_defect  # the Jacobian helpers the per-cell tests use
+
 NAMES = registry.NAMES
 G = 9.81
 
@@ -76,26 +78,13 @@ def _qp_step(cell, layout, params):
     return fn
 
 
-def _jacobian(fn, z, eps=1e-6):
-    n = z.size
-    E = eps * np.eye(n)
-    out = fn(np.concatenate([z[None] + E, z[None] - E]))
-    return ((out[:n] - out[n:]) / (2 * eps)).T
-
-
-def _symplectic_defect(J):
-    d = J.shape[0] // 2
-    W = np.block([[np.zeros((d, d)), np.eye(d)], [-np.eye(d), np.zeros((d, d))]])
-    return float(np.max(np.abs(J.T @ W @ J - W)))
-
-
 @settings(max_examples=15, deadline=None)
 @given(name=st.sampled_from(NAMES), seed=st.integers(0, 2**31), learn=st.booleans(), d=st.integers(1, 3))
 def test_one_step_map_is_symplectic_as_declared(name, seed, learn, d):
     """J^T Omega J = Omega in (q, p), for d up to 3 (det J = 1 alone is not enough for d > 1)."""
     cell, layout, params, rng = _random_cell(name, seed, learn, d)
     z = np.concatenate([rng.standard_normal(cell.dim), 0.3 * rng.standard_normal(cell.dim)])
-    defect = _symplectic_defect(_jacobian(_qp_step(cell, layout, params), z))
+    defect = symplectic_defect(fd_jacobian(_qp_step(cell, layout, params), z))
     if cell.spec.symplectic:
         assert defect <= 1e-6
     else:
