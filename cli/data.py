@@ -30,8 +30,9 @@ def data(system_name, obs, n_traj, seed, n_steps, dt, noise_std, energy_range, i
     """Write DIR/dataset.npz and DIR/preview.png (phase portrait or strip of frames)."""
     dataset_path = os.path.join(out_dir, DATASET_FILE)
     preview_path = os.path.join(out_dir, PREVIEW_FILE)
-    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
-        raise ValueError(f"--out: {out_dir!r} exists and is not a folder")
+    from vinnp.io import check_out_dir
+
+    check_out_dir(out_dir, "--out")  # a folder that can be made and written, before any work
     if os.path.exists(dataset_path) and not force:
         raise ValueError(f"--out: {out_dir!r} already holds a dataset ({DATASET_FILE}); pass --force to replace it")
     ds = _build(system_name, obs, n_traj, seed, n_steps, dt, noise_std, energy_range, import_path)

@@ -25,6 +25,10 @@ def gradcheck(ctx, as_json, eps_sweep, out, only, seed):
 
     if eps_sweep and out is None:
         raise ValueError("--out: --eps-sweep needs a folder to write its plot into")
+    if eps_sweep:
+        from vinnp.io import check_out_dir
+
+        check_out_dir(out, "--out")  # before the checks run, not after
     blocks = [b for b in all_blocks(seed) if only is None or only in b.name]
     if not blocks:
         raise ValueError(f"--block: no registered block matches {only!r}")
