@@ -75,6 +75,8 @@ def make_pixel_config(**overrides):
     cfg["seed"] = positive_int(cfg["seed"], "seed", minimum=0)
     cfg["lr"] = positive_float(cfg["lr"], "lr")
     cfg["dtype"] = str(float_dtype(cfg["dtype"]))
+    if not isinstance(cfg["dyn_hidden"], (list, tuple)):
+        raise ValueError(f"dyn_hidden: expected a list of layer widths, got {cfg['dyn_hidden']!r}")
     cfg["dyn_hidden"] = [positive_int(n, "dyn_hidden") for n in cfg["dyn_hidden"]]
     cfg["learn_mass"] = bool(cfg["learn_mass"])
     if cfg["model"] in STATIC:
@@ -91,6 +93,24 @@ def make_pixel_config(**overrides):
                          f"got {cfg['forecast_frames']}")
     make_pixel_model(cfg)  # every model-level check (e.g. learn_mass on a ResRNN) fails here, not later
     return cfg
+
+
+def check_pixel_config(cfg):
+    """A pixel configuration as train_pixels takes it or config.json holds it, validated (every field
+    required but x1_coords, which runs made before it existed lack; h, x1_coords and latent_dim
+    may be null)."""
+    from vinnp.training.rundir import check_loaded
+
+    return check_loaded(cfg, PIXEL_DEFAULTS, {"x1_coords": None}, ("h", "x1_coords", "latent_dim"),
+                        make_pixel_config)
+
+
+def prepare_pixel_run(cfg):
+    """(cfg with the sha256 of its generated training frames, data), for vinnp.training.run.open_run."""
+    from vinnp.training.rundir import DATA_HASH, arrays_digest
+
+    data = prepare_pixel_data(cfg)
+    return {**cfg, DATA_HASH: arrays_digest({"train": data["train"]})}, data
 
 
 def make_pixel_model(cfg):
@@ -148,13 +168,13 @@ def check_same_model(cfg, saved, path):
     return saved
 
 
-def train_pixels(cfg, run_dir, resume=False, progress=True, log=None):
-    """Train (or resume) the pixel run in ``run_dir``; returns the final metrics dict."""
+def train_pixels(cfg, run_dir, resume=False, progress=True, log=None, overwrite=False):
+    """Train (or resume) the pixel run in ``run_dir``; returns the final metrics dict (see train_run
+    for ``resume`` and ``overwrite``)."""
     from vinnp.training.run import open_run
 
-    cfg, ckpt_path, log = open_run(cfg, run_dir, resume, log)
+    cfg, data, ckpt_path, log = open_run(cfg, run_dir, resume, log, prepare_pixel_run, overwrite)
     dtype = np.dtype(cfg["dtype"])
-    data = prepare_pixel_data(cfg)
     frames = data["windows"].astype(dtype)
     model = make_pixel_model(cfg)
     _, _, s_init, s_eval = pixel_seeds(cfg["seed"])
@@ -227,7 +247,11 @@ def finish_pixels(run_dir, cfg, data=None, log=None):
     """Write model.npz (the best-ELBO parameters), metrics.json and the run's figures."""
     from vinnp.evaluation.pixels import evaluate_pixels
 
-    data = data or prepare_pixel_data(cfg)
+    if data is None:  # evaluating a finished run again: on the frames it was trained on
+        from vinnp.training.rundir import DATA_HASH, check_same_data
+
+        checked, data = prepare_pixel_run(cfg)
+        check_same_data(cfg.get(DATA_HASH), checked[DATA_HASH], f"the generated frames (seed {cfg['seed']})")
     ckpt_path = os.path.join(run_dir, "checkpoint.npz")
     model, _, extra = load_checkpoint(ckpt_path)
     check_pixel_model(model, ckpt_path)
