@@ -22,21 +22,28 @@ def load_vin(path):
     data = load_npz(path, "checkpoint")
     if str(data.get("format", "")) != "vinnp-checkpoint-1":
         raise ValueError(f"checkpoint: {path!r} is not a vinnp checkpoint")
-    desc = json.loads(str(data["model"]))
-    if desc.get("family") != "vin":
-        raise ValueError(f"checkpoint: {path!r} holds a {desc.get('family')} model; the NumPy-only "
+    try:
+        desc = json.loads(str(data["model"]))
+        family = desc.get("family")
+    except (KeyError, AttributeError, ValueError) as exc:
+        raise ValueError(f"checkpoint: {path!r} has a malformed model description ({exc!r})") from None
+    if family != "vin":
+        raise ValueError(f"checkpoint: {path!r} holds a {family} model; the NumPy-only "
                          f"forecast serves VINs (use `vinnp forecast` with scipy installed for NN/HNN)")
-    layout = Layout.from_json(json.loads(str(data["layout"])))
-    params = data["params"].astype(np.float64)
-    cell = desc["cell"]
-    acts = cell["net"]["activations"]
-    depth = len(acts)
-    weights = [(layout.view(params, f"cell.net.W{l}"), layout.view(params, f"cell.net.b{l}"))
-               for l in range(1, depth + 1)]
-    mass = Mass(cell["dim"], cell["learn_mass"])
-    ell = layout.view(params, "cell.mass.L") if mass.learned else None
-    minv, m = mass.matrices(ell)
-    return cell["kind"], weights, acts, minv, m, float(cell["h"]), int(cell["dim"])
+    try:
+        layout = Layout.from_json(json.loads(str(data["layout"])))
+        params = data["params"].astype(np.float64)
+        cell = desc["cell"]
+        acts = cell["net"]["activations"]
+        depth = len(acts)
+        weights = [(layout.view(params, f"cell.net.W{l}"), layout.view(params, f"cell.net.b{l}"))
+                   for l in range(1, depth + 1)]
+        mass = Mass(cell["dim"], cell["learn_mass"])
+        ell = layout.view(params, "cell.mass.L") if mass.learned else None
+        minv, m = mass.matrices(ell)
+        return cell["kind"], weights, acts, minv, m, float(cell["h"]), int(cell["dim"])
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        raise ValueError(f"checkpoint: {path!r} does not describe a usable VIN ({exc!r})") from None
 
 
 def forecast(path, q0, p0, n_steps):
