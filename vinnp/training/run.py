@@ -1,10 +1,11 @@
 """A training run: warm-up, Adam, checkpoints, validation-based step choice, resume.
 
 Run directory:
-  config.json      everything needed to repeat the run (seed included)
+  config.json      everything needed to repeat the run (seed included), and a hash of its data
+                   (vinnp.training.rundir)
   checkpoint.npz   latest state (parameters, Adam moments, step, phase), atomic
-  milestone-N.npz  parameters after N steps, for N in {2000, 5000, 10000} <= steps
-  model.npz        the chosen parameters (best validation likelihood)
+  milestone-N.npz  parameters after N steps, for N in {2000, 5000, 10000} <= steps and N = steps
+  model.npz        the chosen parameters (best validation likelihood among setup.candidates)
   metrics.json     forecast_rmse, energy_drift, ... (see vinnp.evaluation)
   *.png            figures
 
