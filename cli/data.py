@@ -4,10 +4,11 @@ import os
 
 import click
 from vinnp.data.dataset import save_dataset
-from vinnp.data.preview import save_preview
 from vinnp.data.importers import import_trajectories
 from vinnp.data.noisy import make_noisy_dataset
 from vinnp.data.pixels import make_pixel_dataset
+from vinnp.data.preview import save_preview
+from vinnp.io import check_out_dir
 
 DATASET_FILE = "dataset.npz"
 PREVIEW_FILE = "preview.png"
@@ -35,8 +36,8 @@ def data(system_name, obs, n_traj, seed, n_steps, dt, noise_std, energy_range, i
     """Write DIR/dataset.npz and DIR/preview.png (phase portrait or strip of frames)."""
     dataset_path = os.path.join(out_dir, DATASET_FILE)
     preview_path = os.path.join(out_dir, PREVIEW_FILE)
-    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
-        raise ValueError(f"--out: {out_dir!r} exists and is not a folder")
+
+    check_out_dir(out_dir, "--out")  # a folder that can be made and written, before any work
     if os.path.exists(dataset_path) and not force:
         raise ValueError(f"--out: {out_dir!r} already holds a dataset ({DATASET_FILE}); pass --force to replace it")
     ds = _build(system_name, obs, n_traj, seed, n_steps, dt, noise_std, energy_range, import_path)

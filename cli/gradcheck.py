@@ -7,6 +7,7 @@ import click
 import numpy as np
 
 from vinnp.gradcheck import all_blocks, check_block, eps_sweep
+from vinnp.io import check_out_dir
 
 
 @click.command()
@@ -24,6 +25,9 @@ def gradcheck(ctx, as_json, eps_sweep, out, only, seed):
     """
     if eps_sweep and out is None:
         raise ValueError("--out: --eps-sweep needs a folder to write its plot into")
+    if eps_sweep:
+
+        check_out_dir(out, "--out")  # before the checks run, not after
     blocks = [b for b in all_blocks(seed) if only is None or only in b.name]
     if not blocks:
         raise ValueError(f"--block: no registered block matches {only!r}")

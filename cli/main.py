@@ -57,6 +57,9 @@ def main(argv=None):
     except ValueError as exc:
         click.echo(f"vinnp: error: {exc}", err=True)
         sys.exit(2)
+    except OSError as exc:  # the last guard: the checks above the work should have caught it
+        click.echo(f"vinnp: error: {exc.filename or ''}: {exc.strerror or exc}", err=True)
+        sys.exit(2)
     except KeyboardInterrupt:
         click.echo("vinnp: interrupted", err=True)
         sys.exit(130)

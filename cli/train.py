@@ -7,10 +7,11 @@ import time
 import click
 
 from vinnp.dynamics import registry as integrators
-from vinnp.io import load_json
+from vinnp.io import check_out_dir
 from vinnp.models.registry import MODELS
 from vinnp.training.pixels import finish_pixels, make_pixel_config, train_pixels
-from vinnp.training.run import TrainingDiverged, finish_run, train_run
+from vinnp.training.run import finish_run, train_run, TrainingDiverged
+from vinnp.training.rundir import load_run_config, refuse_existing
 from vinnp.training.setup import make_config
 
 # Pixel models beside the phase-space ones
@@ -54,13 +55,21 @@ def train(system, obs, model, n_traj, steps, seed, dtype, learn_mass, hidden, in
           device, out, resume, quiet):
     """Train a VIN (or a baseline) on noisy phase-space data or pixels and report its forecast."""
     t0 = time.time()
+    given = _given_flags(click.get_current_context())
+    claimed = []  # the default run folder (and runs/) made here, removed again if the run does not start
     if resume:
         if out is None:
             raise ValueError("--resume: name the run directory with --out")
+        ignored = [flag for flag in given if flag not in ("--resume", "--out", "--quiet")]
+        if ignored:
+            raise ValueError(f"--resume: continues the run in {out} as its config.json describes it, so "
+                             f"{', '.join(ignored)} would be ignored; drop {'it' if len(ignored) == 1 else 'them'}, "
+                             f"or start a new run with another --out")
         if not os.path.exists(os.path.join(out, "config.json")):
             raise ValueError(f"--out: {out!r} is not a run directory (no config.json)")
 
-        obs = load_json(os.path.join(out, "config.json"), "config.json").get("obs", "phase")
+        obs = load_run_config(out).get("obs", "phase")
+        check_out_dir(out, "--out")
         cfg = None
     else:
         default = DEFAULT_MODEL[obs] if obs == "phase" else DEFAULT_MODEL[obs][system]
@@ -81,12 +90,22 @@ def train(system, obs, model, n_traj, steps, seed, dtype, learn_mass, hidden, in
             cfg = make_config(system=system, model=model, n_traj=n_traj, steps=steps, seed=seed, dtype=dtype,
                               learn_mass=learn_mass, hidden=list(hidden) or None, warmup_steps=warmup_steps,
                               data=data_path, device=device, init=init_scheme)
+            unused = [flag for flag in ("--system", "--n-traj") if flag in given]
+            if data_path is not None and unused:
+                click.echo(f"vinnp: {' and '.join(unused)} ignored: the run trains on the trajectories in "
+                           f"{data_path}", err=True)
+
         if out is None:
             stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
             tag = "pixels" if obs == "pixels" else f"n{n_traj}"
-            out = os.path.join("runs", f"{system}-{model}-{tag}-s{seed}-{stamp}")
-        if os.path.exists(out) and os.listdir(out):
-            raise ValueError(f"--out: {out!r} already exists; use --resume to continue it or choose another folder")
+            name = f"{system}-{model}-{tag}"
+            if data_path is not None:
+                name = f"{os.path.splitext(os.path.basename(data_path))[0]}-{model}"
+            claimed = _claim(os.path.join("runs", f"{name}-s{seed}-{stamp}"))
+            out = claimed[0]
+        else:
+            check_out_dir(out, "--out")
+            refuse_existing(out, hint="use --resume to continue it or choose another folder", name="--out")
     runner = train_pixels if obs == "pixels" else train_run
     try:
         metrics = runner(cfg, out, resume=resume, progress=not quiet, log=lambda msg: click.echo(msg, err=True))
@@ -94,10 +113,44 @@ def train(system, obs, model, n_traj, steps, seed, dtype, learn_mass, hidden, in
         click.echo(f"vinnp: training stopped: {exc}", err=True)
         return 1
     except KeyboardInterrupt:
+        if not os.path.exists(os.path.join(out, "config.json")):
+            raise  # before the run started: nothing to continue
         click.echo(f"vinnp: interrupted; continue with: vinnp train --resume --out {out}", err=True)
         return 130
+    finally:
+        for folder in claimed:
+            if os.path.isdir(folder) and not os.listdir(folder):
+                os.rmdir(folder)  # the run did not start: no empty folder left behind
     _report(metrics, out, time.time() - t0)
     return 0
+
+
+def _given_flags(ctx):
+    """The options given on the command line (not taken from their defaults), as --flag names."""
+    from click.core import ParameterSource
+
+    return [p.opts[0] for p in ctx.command.params
+            if ctx.get_parameter_source(p.name) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)]
+
+
+def _claim(base):
+    """Make the default run folder ``base`` (or ``base-2``, ``base-3``, ... if another run took it the
+    same second): creating it is the claim, so two runs never share one. Returns the folders made,
+    the run folder first (its parent too where that was made)."""
+    check_out_dir(base, "--out")
+    made = []
+    parent = os.path.dirname(base)
+    if not os.path.isdir(parent):
+        os.makedirs(parent)
+        made.append(parent)
+    for i in range(1, 10000):
+        path = base if i == 1 else f"{base}-{i}"
+        try:
+            os.mkdir(path)
+            return [path, *made]
+        except FileExistsError:
+            continue
+    raise ValueError(f"--out: could not find a free run folder next to {base!r}; name one with --out")
 
 
 def _report(metrics, out, seconds):
@@ -123,9 +176,10 @@ def _report(metrics, out, seconds):
 @click.argument("run_dir", type=click.Path(file_okay=False))
 def evaluate(run_dir):
     """Recompute metrics.json and the figures of a finished run."""
-    cfg = load_json(os.path.join(run_dir, "config.json"), "config.json")
+    cfg = load_run_config(run_dir)
     if not os.path.exists(os.path.join(run_dir, "checkpoint.npz")):
         raise ValueError(f"RUN_DIR: {run_dir!r} has no checkpoint.npz")
+    check_out_dir(run_dir, "RUN_DIR")
     t0 = time.time()
     finish = finish_pixels if cfg.get("obs") == "pixels" else finish_run
     metrics = finish(run_dir, cfg, log=lambda msg: click.echo(msg, err=True))

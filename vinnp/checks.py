@@ -78,7 +78,7 @@ def float_dtype(x, name="dtype"):
     """Normalise 'float32'/'float64' or a NumPy float dtype."""
     try:
         dt = np.dtype(x)
-    except TypeError:
+    except (TypeError, ValueError, KeyError):
         raise ValueError(f"{name}: expected float32 or float64, got {x!r}") from None
     if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
         raise ValueError(f"{name}: expected float32 or float64, got {x!r}")

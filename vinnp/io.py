@@ -50,11 +50,49 @@ def load_npz(path, name="file"):
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise ValueError(f"{name}: no such file {path!r}")
+    with open(path, "rb") as fh:
+        magic = fh.read(4)
+    if magic not in (b"PK\x03\x04", b"PK\x05\x06"):  # np.load would take anything else for a pickle
+        raise ValueError(f"{name}: {path!r} is not a readable .npz archive (it is not a zip file)")
     try:
         with np.load(path, allow_pickle=False) as data:
             return {k: data[k] for k in data.files}
     except (zipfile.BadZipFile, OSError, EOFError, ValueError, KeyError) as exc:
+        if "Object arrays" in str(exc):
+            exc = "it holds an object array, which vinnp does not unpickle"
         raise ValueError(f"{name}: {path!r} is not a readable .npz archive ({exc})") from None
+
+
+def check_out_dir(path, name="--out"):
+    """Refuse, before any work, a folder that cannot be created or written.
+
+    The folder (and any missing parents) is created, a file is written in it and
+    everything made is removed again, so a check leaves nothing behind. Raises
+    ValueError naming ``name``: a path under a regular file (or a device such as
+    /dev/null) cannot be a folder; a read-only place cannot be written.
+    """
+    path = os.path.abspath(os.fspath(path))
+    existing, missing = path, []
+    while not os.path.lexists(existing):
+        missing.append(existing)
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        where = "" if existing == path else f" (it lies under {existing!r})"
+        raise ValueError(f"{name}: {path!r} cannot be a folder{where}: {existing!r} is a file, not a folder")
+    made = []
+    try:
+        for folder in reversed(missing):
+            os.mkdir(folder)
+            made.append(folder)
+        fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=path)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise ValueError(f"{name}: cannot write in {path!r} ({exc.strerror or exc})") from None
+    finally:
+        for folder in reversed(made):
+            os.rmdir(folder)
+    return path
 
 
 def save_json(path, obj):

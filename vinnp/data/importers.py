@@ -65,31 +65,45 @@ def import_trajectories(path, n_steps=None):
 
 
 def _read_csv(path):
-    """Per-trajectory lists: ids, t arrays (n,), field arrays (n, d)."""
-    with open(path, newline="") as fh:
-        try:
-            rows = list(csv.reader(fh))
-        except (csv.Error, UnicodeDecodeError) as exc:
-            raise ValueError(f"{path}: not a readable CSV file ({exc})") from None
+    """Per-trajectory lists: ids, t arrays (n,), field arrays (n, d).
+
+    Reads CSVs as spreadsheet programs save them: a UTF-8 byte-order mark, CRLF line ends,
+    ``;`` (or tab) separators with decimal commas, and empty trailing columns and lines.
+    """
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            text = fh.read()
+        first = next((line for line in text.splitlines() if line.strip()), "")
+        sep = ";" if ";" in first and "," not in first else "\t" if "\t" in first and "," not in first else ","
+        rows = list(csv.reader(text.splitlines(), delimiter=sep))
+    except (csv.Error, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: not a readable CSV file ({exc})") from None
     rows = [r for r in rows if any(cell.strip() for cell in r)]
     if len(rows) < 2:
         raise ValueError(f"{path}: expected a header row and at least one data row")
     header = [h.strip() for h in rows[0]]
+    while header and header[-1] == "":  # a spreadsheet's empty trailing columns
+        header.pop()
     columns = _parse_header(path, header)
     values = np.empty((len(rows) - 1, len(header)))
     id_col = header.index("traj") if "traj" in header else None
     labels = []
     for n, row in enumerate(rows[1:]):
         line = n + 2
+        if len(row) > len(header) and not any(cell.strip() for cell in row[len(header):]):
+            row = row[: len(header)]
         if len(row) != len(header):
             raise ValueError(f"{path}: line {line} has {len(row)} columns, the header has {len(header)}")
         for c, cell in enumerate(row):
             if c == id_col:
                 continue
+            if sep != "," and "." not in cell:
+                cell = cell.replace(",", ".")  # a decimal comma
             try:
                 values[n, c] = float(cell)
             except ValueError:
-                raise ValueError(f"{path}: line {line}, column {header[c]!r}: {cell!r} is not a number") from None
+                what = "is a complex number; expected a real number" if _is_complex(cell) else "is not a number"
+                raise ValueError(f"{path}: line {line}, column {header[c]!r}: {cell.strip()!r} {what}") from None
             if not np.isfinite(values[n, c]):
                 raise ValueError(f"{path}: line {line}, column {header[c]!r}: NaN or inf")
         labels.append(row[id_col].strip() if id_col is not None else "0")
@@ -103,6 +117,16 @@ def _read_csv(path):
         for f, cols in columns.items():
             fields[f].append(values[sel][:, cols])
     return ids, times, fields
+
+
+def _is_complex(cell):
+    if not any(ch.isdigit() for ch in cell):
+        return False
+    try:
+        complex(cell.strip().replace("i", "j"))
+    except ValueError:
+        return False
+    return True
 
 
 def _parse_header(path, header):
@@ -151,6 +175,10 @@ def _read_npz(path):
     for key in ("t", "q"):
         if key not in data:
             raise ValueError(f"{path}: no array {key!r}")
+    for key, value in data.items():
+        if key != "meta" and value.dtype.kind not in "fiu":
+            what = "complex values" if value.dtype.kind == "c" else f"{value.dtype} values"
+            raise ValueError(f"{path}: array {key!r} holds {what}; expected real numbers")
     q = np.asarray(data["q"])
     if q.ndim == 1:
         q = q[None]

@@ -18,17 +18,21 @@ from vinnp.dynamics.mass import Mass
 def load_vin(path):
     """-> (kind, weights, activations, minv, m, h, dim) from a VIN checkpoint."""
     desc, layout, params, _ = read_checkpoint(path)
-    if desc.get("family") != "vin":
-        raise ValueError(f"checkpoint: {path!r} holds a {desc.get('family')} model; the NumPy-only "
+    family = desc.get("family")
+    if family != "vin":
+        raise ValueError(f"checkpoint: {path!r} holds a {family} model; the NumPy-only "
                          f"forecast serves VINs (use `vinnp forecast` with scipy installed for NN/HNN)")
-    params = params.astype(np.float64)
-    cell = desc["cell"]
-    acts = cell["net"]["activations"]
-    weights = [(layout.view(params, f"cell.net.W{l}"), layout.view(params, f"cell.net.b{l}"))
-               for l in range(1, len(acts) + 1)]
-    mass = Mass(cell["dim"], cell["learn_mass"])
-    minv, m = mass.matrices(layout.view(params, "cell.mass.L") if mass.learned else None)
-    return cell["kind"], weights, acts, minv, m, float(cell["h"]), int(cell["dim"])
+    try:
+        params = params.astype(np.float64)
+        cell = desc["cell"]
+        acts = cell["net"]["activations"]
+        weights = [(layout.view(params, f"cell.net.W{l}"), layout.view(params, f"cell.net.b{l}"))
+                   for l in range(1, len(acts) + 1)]
+        mass = Mass(cell["dim"], cell["learn_mass"])
+        minv, m = mass.matrices(layout.view(params, "cell.mass.L") if mass.learned else None)
+        return cell["kind"], weights, acts, minv, m, float(cell["h"]), int(cell["dim"])
+    except (KeyError, TypeError, AttributeError, ValueError) as exc:
+        raise ValueError(f"checkpoint: {path!r} does not describe a usable VIN ({exc!r})") from None
 
 
 def forecast(path, q0, p0, n_steps):

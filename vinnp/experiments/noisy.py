@@ -51,7 +51,7 @@ def run_noisy(out, seeds=3, steps=10000, systems=SYSTEMS, regimes=REGIMES, model
                         with open(os.path.join(run_dir, "metrics.json")) as fh:
                             m = json.load(fh)
                     else:
-                        m = train_run(cfg, run_dir, resume=os.path.exists(os.path.join(run_dir, "checkpoint.npz")),
+                        m = train_run(cfg, run_dir, resume=os.path.exists(os.path.join(run_dir, "config.json")),
                                       progress=progress, log=log)
                     rows.append({"system": system, "n_traj": n_traj, "model": model, "seed": seed,
                                  "rmse_3s": m["rmse_3s"], "rmse_10s": m["rmse_10s"], "rmse_20s": m["rmse_20s"],

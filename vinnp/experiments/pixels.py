@@ -46,7 +46,7 @@ def _run(out, system, model, trial, steps, learn_mass, log, progress, overrides)
         model_path = os.path.join(run_dir, "model.npz")
         check_same_model(cfg, load_checkpoint(model_path)[0], model_path)
         return load_json(metrics_path, "metrics.json"), run_dir
-    resume = os.path.exists(os.path.join(run_dir, "checkpoint.npz"))
+    resume = os.path.exists(os.path.join(run_dir, "config.json"))  # checked by check_reuse above
     return train_pixels(cfg, run_dir, resume=resume, progress=progress, log=log), run_dir
 
 

@@ -25,17 +25,18 @@ import sys
 import numpy as np
 
 from vinnp.checks import float_dtype, one_of, positive_float, positive_int
-from vinnp.dynamics import registry as integrators
-from vinnp.io import save_json
-from vinnp.models.pixel_vae import CIRCLE, PIXEL_MODELS, STATIC, PixelVIN
-from vinnp.optim import Adam
-from vinnp.training.checkpoint import load_checkpoint, save_checkpoint
-from vinnp.systems import SYSTEMS
 from vinnp.data.dataset import windows
 from vinnp.data.pixels import make_pixel_dataset
-from vinnp.training.run import open_run
-from vinnp.training.run import TrainingDiverged, _DeferredInterrupt
+from vinnp.dynamics import registry as integrators
 from vinnp.evaluation.pixels import evaluate_pixels
+from vinnp.io import save_json
+from vinnp.models.pixel_vae import CIRCLE, PIXEL_MODELS, PixelVIN, STATIC
+from vinnp.optim import Adam
+from vinnp.systems import SYSTEMS
+from vinnp.training import rundir
+from vinnp.training.checkpoint import load_checkpoint, save_checkpoint
+from vinnp.training.run import _DeferredInterrupt, open_run, TrainingDiverged
+from vinnp.training.rundir import arrays_digest, check_loaded, check_same_data, DATA_HASH
 
 PIXEL_DEFAULTS = {
     "obs": "pixels",
@@ -81,6 +82,8 @@ def make_pixel_config(**overrides):
     cfg["seed"] = positive_int(cfg["seed"], "seed", minimum=0)
     cfg["lr"] = positive_float(cfg["lr"], "lr")
     cfg["dtype"] = str(float_dtype(cfg["dtype"]))
+    if not isinstance(cfg["dyn_hidden"], (list, tuple)):
+        raise ValueError(f"dyn_hidden: expected a list of layer widths, got {cfg['dyn_hidden']!r}")
     cfg["dyn_hidden"] = [positive_int(n, "dyn_hidden") for n in cfg["dyn_hidden"]]
     cfg["learn_mass"] = bool(cfg["learn_mass"])
     if cfg["model"] in STATIC:
@@ -97,6 +100,20 @@ def make_pixel_config(**overrides):
                          f"got {cfg['forecast_frames']}")
     make_pixel_model(cfg)  # every model-level check (e.g. learn_mass on a ResRNN) fails here, not later
     return cfg
+
+
+def check_pixel_config(cfg):
+    """A pixel configuration as train_pixels takes it or config.json holds it, validated (every field
+    required but x1_coords, which runs made before it existed lack; h, x1_coords and latent_dim
+    may be null)."""
+    return check_loaded(cfg, PIXEL_DEFAULTS, {"x1_coords": None}, ("h", "x1_coords", "latent_dim"),
+                        make_pixel_config)
+
+
+def prepare_pixel_run(cfg):
+    """(cfg with the sha256 of its generated training frames, data), for vinnp.training.run.open_run."""
+    data = prepare_pixel_data(cfg)
+    return {**cfg, DATA_HASH: arrays_digest({"train": data["train"]})}, data
 
 
 def make_pixel_model(cfg):
@@ -151,11 +168,11 @@ def check_same_model(cfg, saved, path):
     return saved
 
 
-def train_pixels(cfg, run_dir, resume=False, progress=True, log=None):
-    """Train (or resume) the pixel run in ``run_dir``; returns the final metrics dict."""
-    cfg, ckpt_path, log = open_run(cfg, run_dir, resume, log)
+def train_pixels(cfg, run_dir, resume=False, progress=True, log=None, overwrite=False):
+    """Train (or resume) the pixel run in ``run_dir``; returns the final metrics dict (see train_run
+    for ``resume`` and ``overwrite``)."""
+    cfg, data, ckpt_path, log = open_run(cfg, run_dir, resume, log, prepare_pixel_run, overwrite)
     dtype = np.dtype(cfg["dtype"])
-    data = prepare_pixel_data(cfg)
     frames = data["windows"].astype(dtype)
     model = make_pixel_model(cfg)
     _, _, s_init, s_eval = pixel_seeds(cfg["seed"])
@@ -225,7 +242,10 @@ def _train_loop(cfg, model, params, best, opt, frames, eps_eval, rng, state, ckp
 
 def finish_pixels(run_dir, cfg, data=None, log=None):
     """Write model.npz (the best-ELBO parameters), metrics.json and the run's figures."""
-    data = data or prepare_pixel_data(cfg)
+    if data is None:  # evaluating a finished run again: on the frames it was trained on
+
+        checked, data = prepare_pixel_run(cfg)
+        check_same_data(cfg.get(DATA_HASH), checked[DATA_HASH], f"the generated frames (seed {cfg['seed']})")
     ckpt_path = os.path.join(run_dir, "checkpoint.npz")
     model, _, extra = load_checkpoint(ckpt_path)
     check_pixel_model(model, ckpt_path)
@@ -238,3 +258,6 @@ def finish_pixels(run_dir, cfg, data=None, log=None):
     metrics.update(evaluate_pixels(model, params, data, cfg, run_dir))
     save_json(os.path.join(run_dir, "metrics.json"), metrics)
     return metrics
+
+
+rundir.CHECKS["pixels"] = check_pixel_config  # how config.json of this kind of run is validated when read back

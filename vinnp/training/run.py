@@ -1,10 +1,11 @@
 """A training run: warm-up, Adam, checkpoints, validation-based step choice, resume.
 
 Run directory:
-  config.json      everything needed to repeat the run (seed included)
+  config.json      everything needed to repeat the run (seed included), and a hash of its data
+                   (vinnp.training.rundir)
   checkpoint.npz   latest state (parameters, Adam moments, step, phase), atomic
-  milestone-N.npz  parameters after N steps, for N in {2000, 5000, 10000} <= steps
-  model.npz        the chosen parameters (best validation likelihood)
+  milestone-N.npz  parameters after N steps, for N in {2000, 5000, 10000} <= steps and N = steps
+  model.npz        the chosen parameters (best validation likelihood among setup.candidates)
   metrics.json     forecast_rmse, energy_drift, ... (see vinnp.evaluation)
   *.png            figures
 
@@ -27,16 +28,18 @@ import sys
 
 import numpy as np
 
-from vinnp.io import load_json, save_json
+from vinnp import cuda as cuda_steps
+from vinnp.data.dataset import windows
+from vinnp.evaluation.report import evaluate_model
+from vinnp.io import check_out_dir, load_json, save_json
 from vinnp.models.registry import make_model
 from vinnp.models.vin import VIN
 from vinnp.optim import Adam
 from vinnp.training.checkpoint import load_checkpoint, save_checkpoint
 from vinnp.training.fused import make_stepper
-from vinnp.training.setup import PRE_FIELD_INIT, milestones, prepare_data, seeds
-from vinnp.data.dataset import windows
-from vinnp.cuda import available, covers, make_cuda_stepper
-from vinnp.evaluation.report import evaluate_model
+from vinnp.training.setup import candidates, milestones, PRE_FIELD_INIT, prepare_data, prepare_run, seeds
+from vinnp.training.rundir import (DATA_HASH, RECORDS, check_run_config, check_same_data, create_run_dir, load_run_config,
+                                   start_checks)
 
 STUCK_RATIO = 0.05  # learned sigma^2 / Var(observations) above this: the fit explains too little
 
@@ -124,16 +127,37 @@ def stuck_ratio(model, params, batch):
     return model.noise_std(params) ** 2 / float(np.var(y))
 
 
-def open_run(cfg, run_dir, resume, log):
-    """(config, checkpoint path, log) of a run: the config is read back from ``run_dir`` when
-    resuming, else written there first, so that the folder always says how to repeat the run."""
+def open_run(cfg, run_dir, resume, log, prepare, overwrite=False):
+    """(config, data, checkpoint path, log) of a run.
+
+    Resuming, the config is read back from ``run_dir`` (validated) and the data it names must be
+    the data it started with. A new run is validated, its folder checked, its data prepared and
+    sized, all before the folder is made with its config.json, so that a start that fails
+    leaves nothing behind and the folder always says how to repeat the run. prepare(cfg) ->
+    (cfg with its data records, data).
+    """
     log = log or (lambda msg: print(msg, file=sys.stderr))
     if resume:
-        cfg = load_json(os.path.join(run_dir, "config.json"), "config.json")
+        cfg = load_run_config(run_dir)
+        check_out_dir(run_dir, "run_dir")
+        checked, data = prepare(cfg)
+        check_same_data(cfg.get(DATA_HASH), checked[DATA_HASH], data_name(cfg))
+        cfg = checked
     else:
-        os.makedirs(run_dir, exist_ok=True)
-        save_json(os.path.join(run_dir, "config.json"), cfg)
-    return cfg, os.path.join(run_dir, "checkpoint.npz"), log
+        if not isinstance(cfg, dict):
+            raise ValueError(f"cfg: expected a configuration dict (make_config), got {type(cfg).__name__}")
+        cfg = check_run_config({k: v for k, v in cfg.items() if k not in RECORDS})
+        start_checks(run_dir, overwrite)
+        cfg, data = prepare(cfg)
+        create_run_dir(run_dir, cfg, overwrite)
+    return cfg, data, os.path.join(run_dir, "checkpoint.npz"), log
+
+
+def data_name(cfg):
+    """The training data of a run, in words: the --data file, or the generated data."""
+    if cfg.get("data"):
+        return cfg["data"]
+    return f"the generated training data ({cfg.get('system')}, seed {cfg['seed']})"
 
 
 def check_reuse(cfg, run_dir):
@@ -148,6 +172,9 @@ def check_reuse(cfg, run_dir):
     if not os.path.exists(path):
         return
     saved = load_json(path, "config.json")
+    if not isinstance(saved, dict):
+        saved = {}
+    saved = {k: v for k, v in saved.items() if k not in RECORDS}  # what the run wrote about its data
     if saved.get("obs", "phase") != "pixels":
         saved.setdefault("init", PRE_FIELD_INIT)
     wanted = json.loads(json.dumps(cfg))
@@ -158,11 +185,15 @@ def check_reuse(cfg, run_dir):
                          f"use another --out or remove that run")
 
 
-def train_run(cfg, run_dir, resume=False, progress=True, log=None):
-    """Train (or resume) the run in ``run_dir``; returns the final metrics dict."""
-    cfg, ckpt_path, log = open_run(cfg, run_dir, resume, log)
+def train_run(cfg, run_dir, resume=False, progress=True, log=None, overwrite=False):
+    """Train (or resume) the run in ``run_dir``; returns the final metrics dict.
+
+    A new run refuses a ``run_dir`` that already holds files unless ``overwrite`` (which
+    removes the earlier run's files first); ``resume`` continues the run there as its
+    config.json describes it (``cfg`` is then ignored and may be None).
+    """
+    cfg, data, ckpt_path, log = open_run(cfg, run_dir, resume, log, prepare_run, overwrite)
     dtype = np.dtype(cfg["dtype"])
-    data = prepare_data(cfg)
     phases = build_phases(cfg, data)
     marks = milestones(cfg["steps"])
     state = {"step": 0, "phase": 0, "scores": {}}
@@ -244,11 +275,11 @@ def _train_phase(cfg, model, params, opt, batch, data, state, start, end, marks,
         fused = None
         if cfg.get("device", "cpu") == "cuda":
 
-            why = available() or (None if covers(model, opt) else
+            why = cuda_steps.available() or (None if cuda_steps.covers(model, opt) else
                                   f"no CUDA kernels for {model.name} with this network")
             if why is None:
                 try:
-                    fused = make_cuda_stepper(model, batch, opt)
+                    fused = cuda_steps.make_cuda_stepper(model, batch, opt)
                     log(f"training steps run on {fused.device}")
                 except RuntimeError as exc:  # the kernels would not compile or launch here
                     log(f"--device cuda: {exc}; training on the CPU")
@@ -286,10 +317,16 @@ def _train_phase(cfg, model, params, opt, batch, data, state, start, end, marks,
 def finish_run(run_dir, cfg, data=None, log=None):
     """Choose the best milestone on validation data; write model.npz, metrics.json and figures."""
     log = log or (lambda msg: print(msg, file=sys.stderr))
-    data = data or prepare_data(cfg)
+    if data is None:  # evaluating a finished run again: on the data it was trained on
+        checked, data = prepare_run(cfg)
+        check_same_data(cfg.get(DATA_HASH), checked[DATA_HASH], data_name(cfg))
     state = load_checkpoint(os.path.join(run_dir, "checkpoint.npz"))[2]["state"]
     scores = {int(k): v for k, v in state["scores"].items()}
-    best = best_step(scores)
+    if not scores:
+        raise ValueError(f"checkpoint: {run_dir!r} has no validation scores yet; finish its training first "
+                         f"(vinnp train --resume --out {run_dir})")
+    choices = {s: v for s, v in scores.items() if s in candidates(cfg["steps"])}
+    best = best_step(choices or scores)
     model, params, _ = load_checkpoint(os.path.join(run_dir, f"milestone-{best}.npz"))
     save_checkpoint(os.path.join(run_dir, "model.npz"), model, params, chosen_step=best)
     # Evaluate the learned function in float64 whatever it was trained in: RK45 at rtol 1e-9
@@ -299,8 +336,10 @@ def finish_run(run_dir, cfg, data=None, log=None):
     train = data["train"]
     batch = {k: train[k] for k in ("q", "p", "dqdt", "dpdt")}
     ratio = stuck_ratio(model, params, batch)
-    metrics = {"model": cfg["model"], "system": cfg["system"] if cfg["data"] is None else None,
-               "n_traj": cfg["n_traj"], "seed": cfg["seed"], "chosen_steps": best,
+    system = data["system"].name if data["system"] is not None else "imported"
+    metrics = {"model": cfg["model"], "system": cfg["system"] if cfg["data"] is None else system,
+               "n_traj": data["train"]["q"].shape[0],
+               **({"data": cfg["data"]} if cfg["data"] is not None else {}), "seed": cfg["seed"], "chosen_steps": best,
                "validation_nll": {str(k): v for k, v in sorted(scores.items())},
                "noise_std": model.noise_std(params), "stuck_ratio": ratio,
                # the stuck optimum is a failure of single shooting through the integrator (VINs only)
@@ -310,5 +349,7 @@ def finish_run(run_dir, cfg, data=None, log=None):
             f"(a good fit of the paper's data is near 1%); train longer (--steps), warm up longer "
             f"(--warmup-steps) or try another --seed")
     metrics.update(evaluate_model(model, params, data, cfg, run_dir))
+    if "no_forecast_rmse" in metrics:
+        log(f"no forecast RMSE: {metrics['no_forecast_rmse']}")
     save_json(os.path.join(run_dir, "metrics.json"), metrics)
     return metrics

@@ -6,17 +6,21 @@ initial states and network initialisation are independent streams, and the
 same seed repeats the run exactly.
 """
 
+import os
+
 import numpy as np
 
 from vinnp.checks import float_dtype, one_of, positive_float, positive_int
-from vinnp.dynamics import registry as integrators
-from vinnp.layers.mlp import INIT_SCHEMES
-from vinnp.models.registry import MODELS
-from vinnp.systems import SYSTEMS, get_system
-from vinnp.data.noisy import make_noisy_dataset
 from vinnp.data.dataset import load_dataset
 from vinnp.data.importers import import_trajectories
+from vinnp.data.noisy import make_noisy_dataset
+from vinnp.dynamics import registry as integrators
 from vinnp.io import load_npz
+from vinnp.layers.mlp import INIT_SCHEMES
+from vinnp.models.registry import MODELS
+from vinnp.systems import get_system, SYSTEMS
+from vinnp.training import rundir
+from vinnp.training.rundir import arrays_digest, check_loaded, DATA_HASH, file_digest
 
 DEFAULTS = {
     "system": "spring",
@@ -48,6 +52,19 @@ DEFAULTS = {
 # the scheme of runs whose config.json predates the "init" field (read when resuming or reusing them)
 PRE_FIELD_INIT = "normal"
 STEP_CHOICES = (2000, 5000, 10000)  # Appendix C.1's search, made on validation data
+# fields that runs made before they existed lack, and the value the code reads for them
+LEGACY_FIELDS = {"init": PRE_FIELD_INIT, "device": "cpu"}
+MIN_TRAJECTORIES = 2   # one to train on, one to validate on
+MIN_POINTS = 3         # per trajectory: one step to fit and a second-order finite difference
+NOISY_POINTS = 30      # per generated trajectory (3 s at 10 Hz, vinnp.data.noisy)
+# Size limits, checked before any data are generated or loaded (setup.check_budget):
+# a run's estimated memory must fit in the machine's physical memory, and its estimated
+# CPU training time must stay within MAX_HOURS.
+MAX_HOURS = 24.0
+# CPU seconds per observed time point, per network weight, per Adam step: about 3.3e-9
+# measured (spring, 25 trajectories of 30 points, hidden [200], float32: 10000 steps in
+# about 10 s on 2 cores), rounded up.
+SECONDS_PER_POINT_WEIGHT = 5e-9
 
 
 def make_config(**overrides):
@@ -57,7 +74,12 @@ def make_config(**overrides):
         raise ValueError(f"config: unknown field(s) {', '.join(sorted(unknown))}")
     cfg = {**DEFAULTS, **{k: v for k, v in overrides.items() if v is not None or k == "data"}}
     one_of(cfg["model"], "model", MODELS)
-    if cfg["data"] is None:
+    if cfg["data"] is not None:
+        if not isinstance(cfg["data"], (str, os.PathLike)):
+            raise ValueError(f"data: expected a file path, got {cfg['data']!r}")
+        cfg["data"] = os.path.abspath(os.fspath(cfg["data"]))  # the run resolves it from any folder
+    else:
+
         one_of(cfg["system"], "system", SYSTEMS)
         spec = integrators.INTEGRATORS.get(cfg["model"])
         if spec is not None and spec.lie_group and not get_system(cfg["system"]).is_angle:
@@ -70,7 +92,11 @@ def make_config(**overrides):
     cfg["lr"] = positive_float(cfg["lr"], "lr")
     cfg["forecast_seconds"] = positive_float(cfg["forecast_seconds"], "forecast_seconds")
     cfg["dtype"] = str(float_dtype(cfg["dtype"]))
+    if not isinstance(cfg["hidden"], (list, tuple)):
+        raise ValueError(f"hidden: expected a list of layer widths, got {cfg['hidden']!r}")
     cfg["hidden"] = [positive_int(h, "hidden") for h in cfg["hidden"]]
+    if cfg["learn_mass"] not in (True, False):
+        raise ValueError(f"learn_mass: expected true or false, got {cfg['learn_mass']!r}")
     cfg["learn_mass"] = bool(cfg["learn_mass"])
     one_of(cfg["init"], "init", INIT_SCHEMES)
     one_of(cfg["device"], "device", ("cpu", "cuda"))
@@ -80,6 +106,16 @@ def make_config(**overrides):
     return cfg
 
 
+def check_config(cfg):
+    """A phase-space configuration as train_run takes it or config.json holds it, validated.
+
+    Every field is required except those runs made before they existed lack
+    (LEGACY_FIELDS, kept absent); ``data`` alone may be null; unknown fields,
+    wrong types and out-of-range values are refused naming the field.
+    """
+    return check_loaded(cfg, DEFAULTS, LEGACY_FIELDS, ("data",), make_config)
+
+
 def seeds(seed):
     """Independent integer seeds for: train data, validation data, test states, initialisation."""
     children = np.random.SeedSequence(seed).spawn(4)
@@ -87,8 +123,70 @@ def seeds(seed):
 
 
 def milestones(steps):
-    """The step counts at which a run is scored on validation data."""
+    """The step counts at which a run is scored on validation data: the choices up to ``steps``, and
+    ``steps`` itself (its score is reported; see :func:`candidates`)."""
     return sorted({s for s in STEP_CHOICES if s < steps} | {steps})
+
+
+def candidates(steps):
+    """The step counts validation chooses among: Appendix C.1's 2000, 5000, 10000 up to ``steps``.
+
+    A final step that is not one of them is scored but not chosen, unless ``steps`` is below
+    2000 and it is the only candidate (a short run keeps its last parameters).
+    """
+    return [s for s in STEP_CHOICES if s <= steps] or [steps]
+
+
+def check_budget(cfg, n_train, n_val, n_points, d):
+    """Refuse, before allocating, a run too large for this machine's memory or for MAX_HOURS of CPU.
+
+    n_train, n_val: trajectories trained and validated on; n_points: time points of each; d: coordinates.
+    The estimates are rough (within a factor of a few) and meant to catch impossible sizes.
+    """
+    widths = [d if cfg["model"] not in ("nn", "hnn") else 2 * d, *cfg["hidden"],
+              2 * d if cfg["model"] == "nn" else 1]
+    weights = sum(a * b + b for a, b in zip(widths[:-1], widths[1:]))
+    item = np.dtype(cfg["dtype"]).itemsize
+    points = (n_train + n_val) * n_points
+    # data (float64: observations, truths, warm-up windows) and the activations kept for the backward pass
+    memory = points * (16 * 8 * d + 8 * item * sum(cfg["hidden"])) + 8 * item * weights
+    try:
+        physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        physical = 16 * 2**30
+    hours = cfg["steps"] * points * weights * SECONDS_PER_POINT_WEIGHT / 3600
+    fields = "n_traj, steps, hidden"
+    size = (f"{n_train} training and {n_val} validation trajectories of {n_points} points, hidden "
+            f"{cfg['hidden']}, {cfg['steps']} steps")
+    if memory > physical:
+        raise ValueError(f"{fields}: {size} would need about {memory / 2**30:.3g} GiB of memory (estimate), more "
+                         f"than this machine's {physical / 2**30:.3g} GiB; use fewer trajectories or a smaller network")
+    if cfg.get("device", "cpu") == "cpu" and hours > MAX_HOURS:
+        raise ValueError(f"{fields}: {size} would train for about {hours:.3g} h on the CPU (estimate), past the "
+                         f"{MAX_HOURS:g} h limit; use fewer trajectories, steps or a smaller network")
+
+
+def prepare_run(cfg):
+    """(cfg with its data records, data) of a run, checked trainable and within the size limits.
+
+    Called before a run's folder is made. Generated data are sized before they are generated;
+    a --data file is sized once loaded. The returned cfg gains ``data_sha256`` (the sha256 of
+    the --data file's bytes, or of the generated training and validation arrays) and, on
+    --data, what the file holds: n_traj and n_val as split, and system as the dataset names
+    it, or "imported".
+    """
+    if cfg["data"] is None:
+        check_budget(cfg, cfg["n_traj"], cfg["n_val"], NOISY_POINTS, 1)
+    data = prepare_data(cfg)
+    n_train, n_points, d = data["train"]["q"].shape
+    n_val = data["val"]["q"].shape[0]
+    if cfg["data"] is None:
+        digest = arrays_digest({f"{part}.{k}": data[part][k] for part in ("train", "val")
+                                for k in ("q", "p", "dqdt", "dpdt")})
+        return {**cfg, DATA_HASH: digest}, data
+    check_budget(cfg, n_train, n_val, n_points, d)
+    system = data["system"].name if data["system"] is not None else "imported"
+    return {**cfg, "system": system, "n_traj": n_train, "n_val": n_val, DATA_HASH: file_digest(cfg["data"])}, data
 
 
 def prepare_data(cfg):
@@ -113,9 +211,13 @@ def _user_data(cfg):
     ds = load_dataset(path) if path.endswith(".npz") and _is_vinnp_dataset(path) else import_trajectories(path)
     if "q" not in ds:
         raise ValueError(f"data: {os.path.basename(path)} holds no phase-space observations (q, p)")
-    n = ds["q"].shape[0]
-    if n < 2:
-        raise ValueError(f"data: need at least 2 trajectories (one to validate on), got {n}")
+    n, n_points = ds["q"].shape[:2]
+    if n < MIN_TRAJECTORIES:
+        raise ValueError(f"data: {path} holds {n} trajectory; expected at least {MIN_TRAJECTORIES} "
+                         f"(one to train on, one to validate on)")
+    if n_points < MIN_POINTS:
+        raise ValueError(f"data: the trajectories of {path} have {n_points} time point(s); expected at least "
+                         f"{MIN_POINTS} to train on")
     n_val = max(1, n // 5)
     split = {k: v for k, v in ds.items() if isinstance(v, np.ndarray) and v.ndim >= 2 and v.shape[0] == n}
     train = {**{k: v[:-n_val] for k, v in split.items()}, "t": ds["t"]}
@@ -132,3 +234,6 @@ def _user_data(cfg):
 
 def _is_vinnp_dataset(path):
     return "meta" in load_npz(path, "data")
+
+
+rundir.CHECKS["phase"] = check_config  # how config.json of this kind of run is validated when read back
