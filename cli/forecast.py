@@ -4,9 +4,9 @@ import os
 import sys
 
 import click
+
 from vinnp.checks import positive_int
 from vinnp.evaluation.embedded import forecast as np_forecast, load_vin
-from vinnp.training.checkpoint import load_checkpoint
 
 
 @click.command()
@@ -38,6 +38,10 @@ def forecast(run_dir, q0, p0, steps, as_csv):
         _check_dim(vin[-1], q0)
         t, q, p = np_forecast(path, q0, p0, steps)
     else:  # NN / HNN: their vector field integrated by RK45 (needs the compiled engine and scipy)
+
+        # NN / HNN need the compiled engine: imported only here, so that VIN forecasts run
+        # where only NumPy is installed (the embedded use; tests/test_train.py checks it)
+        from vinnp.training.checkpoint import load_checkpoint
 
         model, params, _ = load_checkpoint(path)
         if model.family == "pixel":

@@ -472,7 +472,7 @@ def test_vin_so2_long_rollouts_stay_on_so2():
     obs2, (_, _, S2, *_) = push.rollout(ppar, play, x1, T)
     assert np.any(np.abs(S2) == so2.CLIP)
     _, m = cell.matrices(params, layout, "cell")
-    for c, o, s, mass in ((cell, obs, S, m[0, 0]), (push, obs2, S2, 1.0)):
+    for c, o, s, mass in ((cell, obs, S[..., 0], m[0, 0]), (push, obs2, S2[..., 0], 1.0)):  # aux (B, T, 1)
         th = o[:, :, 0, 0]
         assert np.all(np.isfinite(th))
         # the stored sines never leave [-1, 1] and are what p_t reports

@@ -24,7 +24,7 @@ def test_config_checks_name_the_field():
         (dict(system="spring", model="vin-so2"), "model: vin-so2 embeds an angle"),
         (dict(system="spring", model="lg-vae"), "model: lg-vae embeds an angle"),
         (dict(model="lstm"), "model: expected one of"),
-        (dict(model="resrnn", learn_mass=True), "learn_mass: the ResRNN has no mass matrix"),
+        (dict(model="resrnn", learn_mass=True), "learn_mass: the resrnn cell has no mass matrix"),
         (dict(model="vae", learn_mass=True), "learn_mass: the static vae"),
         (dict(window=61), "window: 61 frames do not fit"),
         (dict(steps=0), "steps"),
@@ -140,7 +140,7 @@ def _cli(*args, cwd=None):
     (["train", "--obs", "pixels", "--system", "spring", "--model", "vin-so2"], "model: vin-so2 embeds an angle"),
     (["train", "--obs", "pixels", "--n-traj", "5"], "--obs pixels: each run trains on one generated"),
     (["train", "--model", "vae"], "--model: vae is a pixel model; add --obs pixels"),
-    (["train", "--obs", "pixels", "--model", "resrnn", "--learn-mass"], "learn_mass: the ResRNN has no mass"),
+    (["train", "--obs", "pixels", "--model", "resrnn", "--learn-mass"], "learn_mass: the resrnn cell has no mass"),
     (["experiment", "pixels", "--trials", "0"], "--trials"),
     (["experiment", "pixels", "--systems", "moon"], "--systems: expected one of"),
 ])

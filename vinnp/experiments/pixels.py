@@ -16,13 +16,12 @@ import time
 import numpy as np
 
 from vinnp.dynamics import registry as integrators
+from vinnp.evaluation.pixels import axis_names, embed, forecast_frames, latent_path
 from vinnp.io import load_json, save_json, save_text
-from vinnp.training.checkpoint import load_checkpoint
-from vinnp.training.pixels import check_same_model, make_pixel_config, train_pixels
-from vinnp.training.run import check_reuse
-from vinnp.training.pixels import check_pixel_model, prepare_pixel_data
-from vinnp.evaluation.pixels import embed, forecast_frames
 from vinnp.plots.pixels import plot_embeddings, plot_latent_forecasts, plot_strips
+from vinnp.training.checkpoint import load_checkpoint
+from vinnp.training.pixels import check_pixel_model, check_same_model, make_pixel_config, prepare_pixel_data, train_pixels
+from vinnp.training.run import check_reuse
 
 # Table 1's models per system, as the integrators declare them (vinnp.dynamics.registry)
 TABLE_MODELS = {system: integrators.with_role(f"table-pixels-{system}") for system in ("pendulum", "spring")}
