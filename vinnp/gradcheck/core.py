@@ -102,7 +102,10 @@ def gradcheck(loss, loss_and_grad, params, layout=None, *, eps=DEFAULT_EPS, max_
 
     Returns
     -------
-    list of dicts ``{"param", "max_rel_err", "tol", "ok", "n_checked"}``, one per piece.
+    list of dicts ``{"param", "max_rel_err", "tol", "ok", "n_checked", "nonzero"}``, one per
+    piece (``nonzero``: the fraction of the piece's gradient entries that are not zero). Every
+    row fails, with a ``"why"``, when the check could not have failed: a gradient that is zero
+    everywhere, or a loss that no checked difference step moves.
     """
     params = np.asarray(params, dtype=np.float64)
     if params.ndim != 1:
@@ -120,13 +123,20 @@ def gradcheck(loss, loss_and_grad, params, layout=None, *, eps=DEFAULT_EPS, max_
     if not np.isclose(value, value_again, rtol=1e-10, atol=1e-12):
         raise ValueError(f"loss_and_grad: its loss {value!r} differs from loss() = {value_again!r}")
     floor = max(floor, rel_floor * abs(value))
+    # A check that cannot fail is a failure: an all-zero gradient agrees with any loss that is
+    # flat at this point (a dead relu, a saturated unit), whatever the backward pass does.
+    vacuous = None
+    if not np.any(grad):
+        vacuous = "the hand-written gradient is all zero: the check could not fail"
     rows = []
+    changed = False  # did the loss move over any checked stencil?
     for name in layout.names:
         sl = layout.slice(name)
         idx = np.arange(sl.start, sl.stop)
         if idx.size > max_entries:
             idx = np.sort(rng.choice(idx, size=max_entries, replace=False))
         numeric = np.array([central_difference(loss, params, i, eps) for i in idx])
+        changed = changed or bool(np.any(numeric))
         err = relative_error(grad[idx], numeric, floor)
         for step in retry_eps:
             for j in np.flatnonzero(err > tol):
@@ -134,7 +144,12 @@ def gradcheck(loss, loss_and_grad, params, layout=None, *, eps=DEFAULT_EPS, max_
                 err[j] = min(err[j], float(relative_error(grad[idx[j]], again, floor)))
         worst = float(err.max()) if err.size else 0.0
         rows.append({"param": name, "max_rel_err": worst, "tol": tol, "ok": bool(worst <= tol),
-                     "n_checked": int(idx.size)})
+                     "n_checked": int(idx.size), "nonzero": float(np.count_nonzero(grad[sl]) / max(1, grad[sl].size))})
+    if vacuous is None and not changed:
+        vacuous = "the loss is constant over every stencil: the check could not fail"
+    if vacuous is not None:
+        for r in rows:
+            r.update(ok=False, why=vacuous)
     return rows
 
 

@@ -19,8 +19,26 @@ from vinnp.layers.losses import (
 )
 from vinnp.layers.lstm import _check_reverse, lstm_backward, lstm_forward, lstm_layout
 from vinnp.layers.mlp import MLP, backward, forward
+from vinnp.layers.reference import mlp_forward as R_mlp_forward
 from vinnp.layers.potential import force, force_backward, potential_mlp
 from vinnp.params import Layout
+
+
+def _live_draw(net, layout, rng, name, margin=2e-2, live=0.5):
+    """Parameters and inputs x of the 3-layer test net [name, tanh, name] at which a relu can
+    be checked: every relu pre-activation at least ``margin`` from the kink (no derivative
+    there), and at least a fraction ``live`` of every relu layer's outputs active, so that the
+    block's gradient is not zero (a dead last relu makes the whole loss flat)."""
+    k = layout.offsets["x"]
+    for _ in range(1000):
+        params = np.concatenate([net.init(rng), rng.standard_normal(layout.size - k)])
+        if name != "relu":
+            return params
+        _, zs, _ = R_mlp_forward(net.weights(params[:k]), net.activations, layout.view(params, "x"))
+        relu_z = [z for z, act in zip(zs[1:], net.activations) if act == "relu"]
+        if min(np.abs(z).min() for z in relu_z) > margin and min(np.mean(z > 0) for z in relu_z) >= live:
+            return params
+    raise RuntimeError("gradcheck: no draw kept the relu layers alive and away from their kinks")
 
 
 def mlp_blocks(rng):
@@ -29,9 +47,7 @@ def mlp_blocks(rng):
     for name in ACTIVATIONS:
         net = MLP([3, 5, 4, 2], [name, "tanh", name])
         layout = Layout.join([("", net.layout()), ("", Layout([("x", (6, 3))]))])
-        params = np.concatenate([net.init(rng), rng.standard_normal(18)])
-        if name == "relu":  # keep pre-activations away from the kink, where no derivative exists
-            params[layout.slice("b1")] += 0.5
+        params = _live_draw(net, layout, rng, name)
         R = rng.standard_normal((6, 2))
 
         def loss(p, net=net, layout=layout, R=R):
@@ -259,12 +275,7 @@ def dense_blocks(rng):
         net = MLP([3, 5, 4, 2], [name, "tanh", name])
         layout = Layout.join([("", net.layout()), ("", Layout([("x", (6, 3))]))])
         k = layout.offsets["x"]
-        for _ in range(100):
-            params = np.concatenate([net.init(rng), rng.standard_normal(18)])
-            _, cache = dense_forward(net, params[:k], layout.view(params, "x"))
-            # no derivative at relu's kink: keep every pre-activation beyond the stencil's reach
-            if name != "relu" or min(np.abs(cache.z[0]).min(), np.abs(cache.z[2]).min()) > 2e-2:
-                break
+        params = _live_draw(net, layout, rng, name)
         R = rng.standard_normal((6, 2))
 
         def loss(p, net=net, layout=layout, R=R, k=k):
