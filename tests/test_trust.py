@@ -482,7 +482,7 @@ def test_a_hand_edited_pixel_config_is_refused_and_an_old_one_loads(tmp_path):
 
 
 def test_experiments_reuse_runs_that_record_their_data_and_resume_a_run_that_never_checkpointed(tmp_path):
-    from vinnp.evaluation.experiment import run_noisy
+    from vinnp.experiments.noisy import run_noisy
     from vinnp.training.rundir import create_run_dir
     from vinnp.training.run import check_reuse
 
@@ -508,7 +508,7 @@ def test_an_os_error_below_the_checks_is_still_one_line(tmp_path, capsys, monkey
 
 
 def test_the_pixel_experiment_resumes_a_run_that_never_checkpointed(tmp_path):
-    from vinnp.evaluation.pixel_experiment import _run
+    from vinnp.experiments.pixels import _run
     from vinnp.training.pixels import make_pixel_config
 
     tiny = dict(enc_hidden=8, lstm_hidden=4, dec_hidden=8, dyn_hidden=[8], eval_every=5, checkpoint_every=5,
@@ -524,7 +524,7 @@ def test_the_pixel_experiment_resumes_a_run_that_never_checkpointed(tmp_path):
 def test_a_vin_checkpoint_with_a_malformed_description_is_one_line(tmp_path, capsys, data_run):
     _, out = data_run(tmp_path / "a")
     np.savez(out / "model.npz", format=np.array("vinnp-checkpoint-1"), model=np.array('{"family": "vin"}'),
-             layout=np.array("{}"), params=np.zeros(3))
+             layout=np.array("[]"), params=np.zeros(0))  # consistent, but no cell
     code, _, err = cli(["forecast", out, "--q0", "1", "--p0", "0", "--steps", "3"], capsys)
     one_line_error(code, err, "model.npz' does not describe a usable VIN")
 

@@ -89,7 +89,7 @@ def potential_blocks(rng):
 
 
 def lstm_gradcheck_block(rng, batch, steps, input_dim, hidden_dim, reverse):
-    """A float64 :class:`~vinnp.gradcheck_core.Block` for the LSTM.
+    """A float64 :class:`~vinnp.gradcheck.core.Block` for the LSTM.
 
     The flat vector holds the weights (``lstm.Wx``, ``lstm.Wh``, ``lstm.b``) and
     the inputs (``x``, ``h0``, ``c0``), so the check covers every gradient the
