@@ -10,6 +10,25 @@ from vinnp.gradcheck.core import Block
 from vinnp.params import Layout
 
 
+def rollout_block(name, cell, layout, params, Rw):
+    """Loss sum(Rw * obs) of ``cell``'s rollout from the x1 stored in ``params`` (layout
+    "cell.*", "x1"), against every parameter and x1; Rw (B, T, 2, d) fixes T."""
+    T = Rw.shape[1]
+
+    def loss(p):
+        obs, _ = cell.rollout(p, layout, layout.view(p, "x1"), T)
+        return float(np.sum(Rw * obs))
+
+    def loss_and_grad(p):
+        obs, cache = cell.rollout(p, layout, layout.view(p, "x1"), T)
+        grad = np.zeros_like(p)
+        g_x1 = cell.backward(p, layout, cache, Rw, grad)
+        grad[layout.slice("x1")] += g_x1.ravel()
+        return float(np.sum(Rw * obs)), grad
+
+    return Block(name, layout, params, loss, loss_and_grad)
+
+
 def cell_blocks(rng):
     """BPTT of every cell, fixed and learned mass: loss sum(R * obs) against params and x1."""
     blocks = []
@@ -27,20 +46,8 @@ def cell_blocks(rng):
                 x1 = layout.view(params, "x1")
                 x1[:, 0] = x1[:, 1] - 0.1 * rng.standard_normal((B, dim))
             Rw = rng.standard_normal((B, T, 2, dim))
-
-            def loss(p, cell=cell, layout=layout, Rw=Rw, T=T):
-                obs, _ = cell.rollout(p, layout, layout.view(p, "x1"), T)
-                return float(np.sum(Rw * obs))
-
-            def loss_and_grad(p, cell=cell, layout=layout, Rw=Rw, T=T):
-                obs, cache = cell.rollout(p, layout, layout.view(p, "x1"), T)
-                grad = np.zeros_like(p)
-                g_x1 = cell.backward(p, layout, cache, Rw, grad)
-                grad[layout.slice("x1")] += g_x1.ravel()
-                return float(np.sum(Rw * obs)), grad
-
-            name = f"rollout[{kind}{', learned mass' if learn else ''}]"
-            blocks.append(Block(name, layout, params, loss, loss_and_grad))
+            blocks.append(rollout_block(f"rollout[{kind}{', learned mass' if learn else ''}]", cell, layout, params,
+                                        Rw))
     return blocks
 
 
@@ -50,20 +57,7 @@ def freeform_rollout_block(rng, dim=2, hidden=(6,), batch=3, steps=7, activation
     layout = Layout.join([("cell", cell.layout()), ("", Layout([("x1", (batch, 2, dim))]))])
     params = np.concatenate([cell.init(rng), 0.5 * rng.standard_normal(batch * 2 * dim)])
     Rw = rng.standard_normal((batch, steps, 2, dim))
-
-    def loss(p):
-        obs, _ = cell.rollout(p, layout, layout.view(p, "x1"), steps)
-        return float(np.sum(Rw * obs))
-
-    def loss_and_grad(p):
-        obs, cache = cell.rollout(p, layout, layout.view(p, "x1"), steps)
-        grad = np.zeros_like(p)
-        g_x1 = cell.backward(p, layout, cache, Rw, grad)
-        grad[layout.slice("x1")] += g_x1.ravel()
-        return float(np.sum(Rw * obs)), grad
-
-    name = f"rollout[dvae, d={dim}, hidden={list(hidden)}]"
-    return Block(name, layout, params, loss, loss_and_grad)
+    return rollout_block(f"rollout[dvae, d={dim}, hidden={list(hidden)}]", cell, layout, params, Rw)
 
 
 def freeform_blocks(rng):
