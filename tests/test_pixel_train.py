@@ -141,6 +141,8 @@ def _cli(*args, cwd=None):
     (["train", "--obs", "pixels", "--n-traj", "5"], "--obs pixels: each run trains on one generated"),
     (["train", "--model", "vae"], "--model: vae is a pixel model; add --obs pixels"),
     (["train", "--obs", "pixels", "--model", "resrnn", "--learn-mass"], "learn_mass: the resrnn cell has no mass"),
+    (["train", "--obs", "pixels", "--hidden", "100000", "--hidden", "100000"], "of memory (estimate)"),
+    (["train", "--obs", "pixels", "--steps", "100000000"], "h on the CPU (estimate)"),
     (["experiment", "pixels", "--trials", "0"], "--trials"),
     (["experiment", "pixels", "--systems", "moon"], "--systems: expected one of"),
 ])
@@ -179,3 +181,12 @@ def test_resume_refuses_a_checkpoint_of_another_model(tmp_path):
                                          r"h 0.1 \(now 1.0\), x1_coords 'velocity' \(now 'state'\)"):
         train_pixels(None, str(run), resume=True, progress=False)
     assert (run / "checkpoint.npz").read_bytes() == before
+
+
+def test_paper_sized_pixel_runs_are_within_the_budget():
+    """The size check refuses impossible runs, not the paper's (Appendix C.2 widths, 6000 steps)."""
+    from vinnp.training.pixels import check_pixel_budget
+
+    check_pixel_budget(make_pixel_config())
+    with pytest.raises(ValueError, match="enc_hidden.*GiB"):
+        check_pixel_budget(make_pixel_config(enc_hidden=400000))

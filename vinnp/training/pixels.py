@@ -30,12 +30,13 @@ from vinnp.data.pixels import make_pixel_dataset
 from vinnp.dynamics import registry as integrators
 from vinnp.evaluation.pixels import evaluate_pixels
 from vinnp.io import save_json
-from vinnp.models.pixel_vae import CIRCLE, PIXEL_MODELS, PixelVIN, STATIC
+from vinnp.models.pixel_vae import CIRCLE, PIXEL_MODELS, PIXELS, PixelVIN, STATIC
 from vinnp.optim import Adam
 from vinnp.systems import SYSTEMS
 from vinnp.training import rundir
 from vinnp.training.checkpoint import load_checkpoint, save_checkpoint
 from vinnp.training.run import _DeferredInterrupt, open_run, TrainingDiverged
+from vinnp.training.setup import MAX_HOURS, physical_memory
 from vinnp.training.rundir import arrays_digest, check_loaded, check_same_data, DATA_HASH
 
 PIXEL_DEFAULTS = {
@@ -110,8 +111,40 @@ def check_pixel_config(cfg):
                         make_pixel_config)
 
 
+# CPU seconds per frame, per network weight, per Adam step of the pixel VAE: about 9e-11
+# measured (the W3 bench step: 50 windows of 10 frames, the paper's widths, 166 ms on one
+# core; docs/benchmarks.md), rounded up. Rough: meant to catch impossible sizes.
+PIXEL_SECONDS_PER_FRAME_WEIGHT = 2e-10
+
+
+def check_pixel_budget(cfg):
+    """Refuse, before any frame is generated, a pixel run too large for this machine's memory or
+    for MAX_HOURS of CPU (the limits of vinnp.training.setup.check_budget)."""
+    E, H, D, d = cfg["enc_hidden"], cfg["lstm_hidden"], cfg["dec_hidden"], cfg["latent_dim"] or 2
+    dyn = [2 * d, *cfg["dyn_hidden"], 2 * d]
+    weights = (PIXELS * E + E * E + 4 * H * (E + H) + 4 * H * d + 2 * d * D + D * D + D * PIXELS
+               + sum(a * b for a, b in zip(dyn[:-1], dyn[1:])))
+    n_long = max(cfg["n_frames"], cfg["forecast_frames"], cfg["figure_frames"])
+    n_windows = max(1, cfg["n_frames"] - cfg["window"] + 1)
+    frames = min(cfg["batch"], n_windows) * cfg["window"] + n_windows * cfg["window"] / cfg["eval_every"]
+    item = np.dtype(cfg["dtype"]).itemsize
+    # parameters, gradient and Adam's two moments; each frame's kept activations; the frames
+    memory = 4 * item * weights + frames * item * 4 * (E + D + H) + 8 * PIXELS * (n_long + n_windows * cfg["window"])
+    hours = cfg["steps"] * frames * weights * PIXEL_SECONDS_PER_FRAME_WEIGHT / 3600
+    fields = "enc_hidden, dec_hidden, lstm_hidden, dyn_hidden, steps, batch, window, n_frames"
+    size = f"widths {E}/{H}/{D}/{cfg['dyn_hidden']}, {cfg['steps']} steps of {frames:.0f} frames"
+    if memory > physical_memory():
+        raise ValueError(f"{fields}: {size} would need about {memory / 2**30:.3g} GiB of memory (estimate), more "
+                         f"than this machine's {physical_memory() / 2**30:.3g} GiB; use smaller layers or fewer frames")
+    if hours > MAX_HOURS:
+        raise ValueError(f"{fields}: {size} would train for about {hours:.3g} h on the CPU (estimate), past the "
+                         f"{MAX_HOURS:g} h limit; use fewer steps, frames or smaller layers")
+
+
 def prepare_pixel_run(cfg):
-    """(cfg with the sha256 of its generated training frames, data), for vinnp.training.run.open_run."""
+    """(cfg with the sha256 of its generated training frames, data), for vinnp.training.run.open_run.
+    The size is checked first (check_pixel_budget)."""
+    check_pixel_budget(cfg)
     data = prepare_pixel_data(cfg)
     return {**cfg, DATA_HASH: arrays_digest({"train": data["train"]})}, data
 

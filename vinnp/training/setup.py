@@ -137,6 +137,14 @@ def candidates(steps):
     return [s for s in STEP_CHOICES if s <= steps] or [steps]
 
 
+def physical_memory():
+    """This machine's physical memory in bytes (16 GiB where the system does not say)."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 16 * 2**30
+
+
 def check_budget(cfg, n_train, n_val, n_points, d):
     """Refuse, before allocating, a run too large for this machine's memory or for MAX_HOURS of CPU.
 
@@ -150,10 +158,7 @@ def check_budget(cfg, n_train, n_val, n_points, d):
     points = (n_train + n_val) * n_points
     # data (float64: observations, truths, warm-up windows) and the activations kept for the backward pass
     memory = points * (16 * 8 * d + 8 * item * sum(cfg["hidden"])) + 8 * item * weights
-    try:
-        physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        physical = 16 * 2**30
+    physical = physical_memory()
     hours = cfg["steps"] * points * weights * SECONDS_PER_POINT_WEIGHT / 3600
     fields = "n_traj, steps, hidden"
     size = (f"{n_train} training and {n_val} validation trajectories of {n_points} points, hidden "
