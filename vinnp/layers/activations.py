@@ -11,6 +11,7 @@ network's activations as one int array.
 import math
 
 import numpy as np
+
 from vinnp.jit import njit
 
 ACTIVATIONS = ("identity", "tanh", "relu", "softplus", "sin", "square")

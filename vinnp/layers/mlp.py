@@ -15,9 +15,9 @@ gradients in a fixed order, so results do not depend on the thread count.
 """
 
 import numpy as np
-from vinnp.jit import njit, prange
 
 from vinnp.checks import as_array, one_of, positive_int
+from vinnp.jit import njit, prange
 from vinnp.layers.activations import ACTIVATIONS, act, act_d1, code_of
 from vinnp.params import Layout
 

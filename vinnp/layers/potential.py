@@ -23,8 +23,8 @@ activation with a second derivative.
 """
 
 import numpy as np
-from vinnp.jit import njit, prange
 
+from vinnp.jit import njit, prange
 from vinnp.layers.activations import ONE32, IDENTITY, TANH, act_d1, act_d2, tanh32
 from vinnp.layers.mlp import MLP, backward_one, check_inputs, check_params, chunking, forward_one, grad_buffer
 

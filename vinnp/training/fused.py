@@ -19,11 +19,11 @@ import math
 
 import numpy as np
 
-from vinnp.dynamics.kernels import N_VEC, step_backward, step_rollout
+from vinnp.dynamics.kernels import N_VEC, Net, step_backward, step_rollout
 from vinnp.layers.losses import gaussian_mean_value, mean_gaussian_nll_kernel
 from vinnp.layers.mlp import chunking
-from vinnp.layers.potential import N_BUFFERS, force_one, force_rop_one
 from vinnp.jit import njit, prange
+from vinnp.layers.potential import N_BUFFERS, force_one, force_rop_one
 from vinnp.optim import Stepper, adam_apply
 
 
@@ -156,7 +156,7 @@ def _vin_stepper(model, batch, opt, dtype):
     x1_off, lv_off = layout.slice("x1").start, layout.slice("log_var").start
 
     def run(params, am, av, k):
-        net = cell.kernel_net(params, layout)
+        net = Net(params, *args)  # the offsets once, above; only the parameter vector is the caller's
         return _vin_step(cell.spec.tag, net, mass, h, x1_off, lv_off, y, obs, aux, g_obs, grad, p_grad, bufs,
                          vecs, gmass, am, av, k)
 
