@@ -10,7 +10,9 @@ from vinnp.data.dataset import load_dataset, save_dataset
 from vinnp.data.noisy import REGIMES, make_noisy_dataset
 from vinnp.systems import SYSTEMS, get_system
 
-RANGES = {"spring": (0.2, 1.0), "pendulum": (1.3, 2.3)}
+# the damped and driven variants sample on their conservative parent's orbits, in its range
+RANGES = {"spring": (0.2, 1.0), "pendulum": (1.3, 2.3), "damped-spring": (0.2, 1.0), "damped-pendulum": (1.3, 2.3),
+          "driven-pendulum": (1.3, 2.3)}
 
 
 @pytest.mark.parametrize("name", SYSTEMS)

@@ -11,6 +11,18 @@ Sampling follows Appendix C.1 (after Greydanus et al., 2019): the energy is
 uniform in a range, and the phase is uniform *in time* along the closed orbit of
 that energy, i.e. the initial state is the state at a uniformly random time of
 one period. Each system implements ``_state_on_orbit`` in closed form.
+
+Friction and inputs live here, once, for every system. A system may carry a
+viscous friction coefficient ``c`` (its ``params["c"]``; 0 for the conservative
+systems) and ``n_inputs`` generalized-force inputs u (0, or 1 for the driven
+pendulum), which turn Hamilton's equations into
+
+    dq/dt = ∂H/∂p = p/M,    dp/dt = −∂H/∂q − c·dq/dt + u,
+
+so that the energy H obeys the balance dH/dt = −c (dq/dt)² + u·dq/dt. Inputs
+are zero-order hold on the time grid t: u[..., k, :] acts on [t_k, t_{k+1}).
+A driven system is integrated interval by interval so that DOP853 never steps
+over a jump of u; an unforced one (damped or not) in one solve.
 """
 
 import numpy as np
@@ -35,6 +47,7 @@ class System:
     dof = 1
     is_angle = False
     default_energy_range = (0.0, 0.0)
+    n_inputs = 0  # number of generalized-force inputs u (0: autonomous)
 
     def __init__(self, **params):
         self.params = dict(params)
@@ -44,8 +57,46 @@ class System:
         return f"{type(self).__name__}({args})"
 
     def to_meta(self):
-        """JSON-ready description: {"name": ..., "params": {...}}."""
-        return {"name": self.name, "params": dict(self.params)}
+        """JSON-ready description: {"name": ..., "params": {...}}, plus friction and n_inputs when forced."""
+        meta = {"name": self.name, "params": dict(self.params)}
+        if self.forced:  # the conservative systems' records stay as they were
+            meta.update(friction=self.friction, n_inputs=self.n_inputs)
+        return meta
+
+    # -- friction and inputs -----------------------------------------------------
+    @property
+    def friction(self):
+        """Viscous friction coefficient c of dp/dt = −∂U/∂q − c·dq/dt (+ u); 0.0 when conservative."""
+        return float(self.params.get("c", 0.0))
+
+    @property
+    def forced(self):
+        """True when the flow is not Hamiltonian: friction c > 0 or at least one input."""
+        return self.friction > 0.0 or self.n_inputs > 0
+
+    def check_inputs(self, u, shape, name="u"):
+        """Check ``u`` against the system's inputs; returns float64 ``u`` of ``shape`` or None.
+
+        shape: the expected shape (the caller's, e.g. (n, n_steps, n_inputs)).
+        A system without inputs refuses any u; one with inputs requires it.
+        """
+        if self.n_inputs == 0:
+            if u is not None:
+                raise ValueError(f"{name}: {self.name} has no inputs; pass u=None")
+            return None
+        want = str(tuple(int(s) for s in shape))
+        if u is None:
+            raise ValueError(f"{name}: {self.name} is driven by {self.n_inputs} input(s); pass u of shape {want}")
+        u = as_array(u, name).astype(np.float64, copy=False)
+        if u.shape != tuple(shape):
+            raise ValueError(f"{name}: expected shape {want} for {self.name}, got {u.shape}")
+        return u
+
+    def energy_rate(self, q, p, u=None):
+        """dH/dt = −c (dq/dt)² + u·dq/dt along the flow (W); u None means no input."""
+        dqdt = np.asarray(p, dtype=float) / self.mass
+        rate = -self.friction * dqdt * dqdt
+        return rate if u is None else rate + np.asarray(u, dtype=float) * dqdt
 
     # -- the Hamiltonian ---------------------------------------------------------
     @property
@@ -66,25 +117,45 @@ class System:
         q, p = np.asarray(q, dtype=float), np.asarray(p, dtype=float)
         return 0.5 * p * p / self.mass + self.potential(q)
 
-    def vector_field(self, q, p):
-        """Hamilton's equations: (dq/dt, dp/dt) = (∂H/∂p, −∂H/∂q) = (p/M, −∂U/∂q)."""
+    def vector_field(self, q, p, u=None):
+        """(dq/dt, dp/dt) = (p/M, −∂U/∂q − c·p/M + u): Hamilton's equations plus friction and input.
+
+        q, p: broadcastable arrays (any shape S). u: None for a system without
+        inputs; for a driven one (one input, one degree of freedom) the input
+        force at those states, of shape S. Returns two arrays of shape S.
+        """
         q, p = np.asarray(q, dtype=float), np.asarray(p, dtype=float)
         dqdt = np.broadcast_to(p / self.mass, np.broadcast_shapes(q.shape, p.shape))
-        dpdt = np.broadcast_to(-self.grad_potential(q), dqdt.shape)
-        return np.array(dqdt), np.array(dpdt)
+        u = self.check_inputs(u, dqdt.shape)
+        dpdt = -self.grad_potential(q)
+        if self.friction:  # kept out of the conservative path so spring/pendulum stay bit-identical
+            dpdt = dpdt - self.friction * dqdt
+        if u is not None:
+            dpdt = dpdt + u
+        return np.array(dqdt), np.array(np.broadcast_to(dpdt, dqdt.shape))
 
-    def _rhs(self, _t, y):
-        return np.array([y[1] / self.mass, -self.grad_potential(y[0])])
+    def _rhs(self, _t, y, u=None):
+        dqdt = y[1] / self.mass
+        dpdt = -self.grad_potential(y[0])
+        if self.friction:  # the conservative right-hand side stays the exact expression it was
+            dpdt = dpdt - self.friction * dqdt
+        if u is not None:
+            dpdt = dpdt + u
+        return np.array([dqdt, dpdt])
 
     # -- ground truth ------------------------------------------------------------
-    def trajectory(self, q0, p0, t):
+    def trajectory(self, q0, p0, t, u=None):
         """Ground-truth states on the time grid ``t``.
 
         q0, p0: scalars (the state at t[0]) or (n,) arrays of initial states.
-        t: (n_steps,) seconds, strictly increasing. Returns (q, p), each of shape
-        (n_steps,) for scalar initial states or (n, n_steps) for arrays; q[..., 0]
-        is q0 exactly. DOP853, rtol 1e-10, atol 1e-12; each initial state is
-        integrated on its own so the error control is per trajectory.
+        t: (n_steps,) seconds, strictly increasing. u: None for a system without
+        inputs, else zero-order-hold inputs of shape (n_steps, n_inputs) for
+        scalar initial states or (n, n_steps, n_inputs): u[..., k, :] acts on
+        [t_k, t_{k+1}), so the last sample is never used by the trajectory.
+        Returns (q, p), each of shape (n_steps,) for scalar initial states or
+        (n, n_steps) for arrays; q[..., 0] is q0 exactly. DOP853, rtol 1e-10,
+        atol 1e-12; each initial state is integrated on its own so the error
+        control is per trajectory.
         """
         t = time_grid(t, "t")
         q0 = as_array(q0, "q0").astype(np.float64, copy=False)
@@ -92,10 +163,16 @@ class System:
         if q0.shape != p0.shape or q0.ndim > 1:
             raise ValueError(f"q0, p0: expected two scalars or two (n,) arrays, got shapes {q0.shape} and {p0.shape}")
         flat_q, flat_p = np.atleast_1d(q0), np.atleast_1d(p0)
+        u = self.check_inputs(u, q0.shape + (t.size, self.n_inputs))
+        if u is not None:
+            u = u.reshape(flat_q.shape + (t.size, self.n_inputs))
         q = np.empty((flat_q.size, t.size))
         p = np.empty((flat_q.size, t.size))
         for i in range(flat_q.size):
-            q[i], p[i] = self._solve(flat_q[i], flat_p[i], t)
+            if u is None:
+                q[i], p[i] = self._solve(flat_q[i], flat_p[i], t)
+            else:
+                q[i], p[i] = self._solve_held(flat_q[i], flat_p[i], t, u[i, :, 0])
         if q0.ndim == 0:
             return q[0], p[0]
         return q, p
@@ -107,6 +184,20 @@ class System:
         if not sol.success:  # pragma: no cover - DOP853 does not fail on these smooth fields
             raise RuntimeError(f"{self.name}: solve_ivp failed from (q0, p0)=({q0}, {p0}): {sol.message}")
         return sol.y[0], sol.y[1]
+
+    def _solve_held(self, q0, p0, t, u):
+        """One interval [t_k, t_{k+1}] per solve: u jumps at the grid points, and a
+        step across a jump would lose DOP853's order (the error estimate assumes a
+        smooth right-hand side)."""
+        q, p = np.empty(t.size), np.empty(t.size)
+        q[0], p[0] = q0, p0
+        for k in range(t.size - 1):
+            sol = solve_ivp(self._rhs, (t[k], t[k + 1]), [q[k], p[k]], method="DOP853", rtol=RTOL, atol=ATOL,
+                            args=(u[k],))
+            if not sol.success:  # pragma: no cover - DOP853 does not fail on these smooth pieces
+                raise RuntimeError(f"{self.name}: solve_ivp failed on [t_{k}, t_{k + 1}]: {sol.message}")
+            q[k + 1], p[k + 1] = sol.y[0, -1], sol.y[1, -1]
+        return q, p
 
     # -- sampling (Appendix C.1) -------------------------------------------------
     def check_energy_range(self, energy_range=None):
