@@ -142,3 +142,112 @@ def test_validate_names_the_dataset(noisy):
         validate_dataset({k: v for k, v in noisy.items() if k != "meta"})
     with pytest.raises(ValueError, match="unknown key"):
         validate_dataset(dict(noisy, extra=np.zeros(2)))
+
+
+# -- damped and driven systems: inputs in the dataset --------------------------------------------------------
+
+from vinnp.systems import get_system  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def driven():
+    return make_noisy_dataset("driven-pendulum", 4, seed=5, n_steps=25)
+
+
+def test_driven_dataset_layout_and_meta(driven):
+    system = get_system("driven-pendulum")
+    assert driven["u"].shape == (4, 25, 1) and driven["u"].dtype == np.float64
+    assert np.max(np.abs(driven["u"])) <= system.u_max
+    meta = driven["meta"]
+    assert (meta["system"], meta["friction"], meta["n_inputs"]) == ("driven-pendulum", 0.1, 1)
+    assert meta["params"] == {"m": 1.0, "l": 1.0, "g": 9.81, "c": 0.1, "u_max": 6.0}
+    assert meta["inputs"]["kind"] == "sines" and meta["inputs"]["energy_limit"] == pytest.approx(0.9 * 19.62)
+    # the truth is the forced flow from the recorded inputs; the derivatives include friction and input
+    q, p = system.trajectory(driven["q_true"][:, 0, 0], driven["p_true"][:, 0, 0], driven["t"], driven["u"])
+    np.testing.assert_array_equal(q, driven["q_true"][..., 0])
+    dqdt, dpdt = system.vector_field(driven["q_true"], driven["p_true"], driven["u"])
+    np.testing.assert_array_equal(driven["dpdt_true"], dpdt)
+    np.testing.assert_allclose(dpdt, -9.81 * np.sin(driven["q_true"]) - 0.1 * driven["p_true"] + driven["u"],
+                               rtol=1e-13, atol=1e-13)
+    energy = system.energy(driven["q_true"], driven["p_true"])
+    assert np.all(energy < 0.9 * system.separatrix_energy)
+
+
+def test_driven_dataset_same_seed_same_data_other_seed_other(driven):
+    again = make_noisy_dataset("driven-pendulum", 4, seed=5, n_steps=25)
+    assert_same(driven, again)
+    other = make_noisy_dataset("driven-pendulum", 4, seed=6, n_steps=25)
+    assert not np.any(np.isclose(other["u"][:, 0], driven["u"][:, 0]))
+
+
+def test_driven_dataset_draw_order_and_redraws():
+    """Energies, phases, inputs (with any redraws), then noise; u itself carries no noise."""
+    ds = make_noisy_dataset("driven-pendulum", 6, seed=3, n_steps=40, input_kind="steps")
+    assert ds["meta"]["inputs"]["n_redrawn"] > 0
+    system = get_system("driven-pendulum")
+    assert np.all(system.energy(ds["q_true"], ds["p_true"]) < 0.9 * system.separatrix_energy)
+    rng = np.random.default_rng(3)
+    *_, u, q, p, n_redrawn = system.sample_trajectories(6, ds["t"], rng, kind="steps")
+    np.testing.assert_array_equal(ds["u"], u)
+    np.testing.assert_array_equal(ds["q_true"][..., 0], q)
+    np.testing.assert_array_equal(ds["q"], ds["q_true"] + 0.1 * rng.standard_normal(ds["q"].shape))
+    with pytest.raises(ValueError, match="input_kind"):
+        make_noisy_dataset("driven-pendulum", 2, seed=0, input_kind="chirp")
+
+
+@pytest.mark.parametrize("name", ["spring", "pendulum"])
+def test_conservative_datasets_unchanged(name):
+    """The old recipe, step by step: energies, phases, truth, Hamilton's field, noise; no u, no new meta."""
+    ds = make_noisy_dataset(name, 5, seed=8, n_steps=12)
+    system = get_system(name)
+    rng = np.random.default_rng(8)
+    q0, p0 = system.sample_initial_states(5, rng)
+    q, p = system.trajectory(q0, p0, np.arange(12) * 0.1)
+    dqdt, dpdt = system.vector_field(q[..., None], p[..., None])
+    old = {"q_true": q[..., None], "p_true": p[..., None], "dqdt_true": dqdt, "dpdt_true": dpdt}
+    for key in ("q", "p", "dqdt", "dpdt"):
+        old[key] = old[key + "_true"] + 0.1 * rng.standard_normal(old[key + "_true"].shape)
+    assert set(ds) == set(old) | {"t", "meta"}
+    for key in old:
+        np.testing.assert_array_equal(ds[key], old[key])
+    assert not {"friction", "n_inputs", "inputs"} & set(ds["meta"])
+
+
+def test_damped_dataset(tmp_path):
+    ds = make_noisy_dataset("damped-spring", 3, seed=1, n_steps=30, noise_std=0.0)
+    assert "u" not in ds and (ds["meta"]["friction"], ds["meta"]["n_inputs"]) == (0.1, 0)
+    np.testing.assert_allclose(ds["dpdt_true"], -ds["q_true"] - 0.1 * ds["p_true"], rtol=1e-15)
+    energy = get_system("damped-spring").energy(ds["q_true"], ds["p_true"])[..., 0]
+    assert np.all(np.diff(energy, axis=1) < 0)
+    save_dataset(tmp_path / "d.npz", ds)
+    assert_same(ds, load_dataset(tmp_path / "d.npz"))
+
+
+def test_inputs_round_trip_and_window_like_q(tmp_path, driven):
+    path = tmp_path / "driven.npz"
+    save_dataset(path, driven)
+    back = load_dataset(path)
+    assert_same(driven, back)
+    wq, wu = windows(back["q"], 10, stride=3), windows(back["u"], 10, stride=3)
+    assert wu.shape == wq.shape[:2] + (1,)
+    n_per = (25 - 10) // 3 + 1
+    np.testing.assert_array_equal(wu[n_per + 2], back["u"][1, 6:16])
+    np.testing.assert_array_equal(wq[n_per + 2], back["q"][1, 6:16])
+    wide = np.arange(2 * 6 * 3.0).reshape(2, 6, 3)  # m = 3 inputs
+    np.testing.assert_array_equal(windows(wide, 4)[4], wide[1, 1:5])
+
+
+def test_bad_inputs_in_datasets(tmp_path, driven, noisy):
+    cases = [
+        (dict(driven, u=driven["u"][:, :-1]), r"u: expected shape \(4, 25, 1\)"),
+        (dict(driven, u=driven["u"][..., 0]), "u: expected shape"),
+        (dict(driven, u=np.concatenate([driven["u"]] * 2, axis=2)), r"u: expected shape \(4, 25, 1\)"),
+        (dict(driven, u=np.full_like(driven["u"], np.inf)), "u: contains NaN or inf"),
+        ({k: v for k, v in driven.items() if k != "u"}, "lacks u"),
+        (dict(make_noisy_dataset("damped-spring", 3, seed=0, n_steps=12), u=np.zeros((3, 12, 1))), "no inputs"),
+    ]
+    for bad, fragment in cases:
+        with pytest.raises(ValueError, match=fragment):
+            save_dataset(tmp_path / "x.npz", bad)
+    assert os.listdir(tmp_path) == []
+    validate_dataset(dict(noisy, u=np.zeros((3, 12, 2))))  # a meta without n_inputs (hand-made) does not fix m

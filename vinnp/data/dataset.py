@@ -8,7 +8,10 @@ unpickles (np.load(..., allow_pickle=False)).
 Layouts, with d the configuration dimension:
 
 * noisy / imported: ``t`` (n_steps,); ``q, p, dqdt, dpdt`` (n_traj, n_steps, d);
-  optional ``q_true, p_true, dqdt_true, dpdt_true`` of the same shape.
+  optional ``q_true, p_true, dqdt_true, dpdt_true`` of the same shape; optional
+  ``u`` (n_traj, n_steps, m), the known control inputs, zero-order hold: u[:, k]
+  acts on [t_k, t_{k+1}). A generated dataset of a driven system
+  (meta["n_inputs"] = m > 0) must carry it.
 * pixels: ``frames`` (n_traj, n_steps, 28, 28) in [0, 1]; ``t``; ``q_true, p_true``.
 """
 
@@ -29,7 +32,8 @@ REQUIRED = {
     "pixels": ("t", "frames", "q_true", "p_true"),
     "imported": ("t",) + PHASE_KEYS,
 }
-KNOWN = set(PHASE_KEYS) | set(TRUE_KEYS) | {"t", "frames", "meta"}
+INPUT_KEY = "u"
+KNOWN = set(PHASE_KEYS) | set(TRUE_KEYS) | {"t", "frames", "meta", INPUT_KEY}
 
 
 def validate_dataset(ds, name="dataset"):
@@ -57,6 +61,13 @@ def validate_dataset(ds, name="dataset"):
         raise ValueError(f"{name}: {phase[0]} has {ref.shape[1]} steps but t has {t.size}")
     for key in phase:
         as_array(ds[key], f"{name}: {key}", shape=ref.shape)
+    n_inputs = meta.get("n_inputs")  # absent (imported, conservative): any number of input columns
+    if INPUT_KEY in ds:
+        if n_inputs == 0:
+            raise ValueError(f"{name}: {INPUT_KEY} given but meta says the system has no inputs")
+        as_array(ds[INPUT_KEY], f"{name}: {INPUT_KEY}", shape=ref.shape[:2] + (n_inputs,))
+    elif n_inputs:
+        raise ValueError(f"{name}: meta says {n_inputs} input(s) but the dataset lacks {INPUT_KEY}")
     if "frames" in ds:
         frames = as_array(ds["frames"], f"{name}: frames", shape=ref.shape[:2] + (None, None))
         if frames.min(initial=0.0) < 0 or frames.max(initial=0.0) > 1:
@@ -97,7 +108,8 @@ def load_dataset(path):
 def windows(x, depth, stride=1):
     """Overlapping sub-sequences of every trajectory (Section 4.2: depth-10 windows of 60 frames).
 
-    x: (n_traj, n_steps, ...); depth: window length in steps (<= n_steps);
+    x: (n_traj, n_steps, ...), e.g. q (n_traj, n_steps, d) or the inputs u
+    (n_traj, n_steps, m), whose windows then line up with q's; depth: window length in steps (<= n_steps);
     stride: steps between window starts. Returns a new contiguous array of shape
     (n_traj · n_windows, depth, ...), n_windows = (n_steps − depth) // stride + 1,
     trajectory-major: windows of trajectory 0 first, in time order.
