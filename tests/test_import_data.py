@@ -153,3 +153,76 @@ def test_bad_npz_and_paths(tmp_path, noisy):
         with pytest.raises(ValueError, match=fragment):
             import_trajectories(tmp_path / path)
     assert not any(f.startswith(".tmp") for f in os.listdir(tmp_path))
+
+
+# -- control inputs: u (m = 1) or u0, u1, ... (m > 1) ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def driven():
+    return make_noisy_dataset("driven-pendulum", 3, seed=4, n_steps=15)
+
+
+def test_csv_inputs_round_trip(tmp_path, driven):
+    ds = import_trajectories(write_csv(tmp_path / "lab.csv", driven, fields=("q", "p", "u")))
+    np.testing.assert_array_equal(ds["u"], driven["u"])
+    np.testing.assert_array_equal(ds["q"], driven["q"])
+    assert ds["meta"]["n_inputs"] == 1 and list(ds)[-2:] == ["u", "meta"]
+    save_dataset(tmp_path / "lab.npz", ds)
+    np.testing.assert_array_equal(load_dataset(tmp_path / "lab.npz")["u"], driven["u"])
+    # no inputs, no u and no n_inputs: imports of conservative data are as before
+    plain = import_trajectories(write_csv(tmp_path / "plain.csv", driven, fields=("q", "p")))
+    assert "u" not in plain and "n_inputs" not in plain["meta"]
+
+
+def test_csv_several_inputs_independent_of_d(tmp_path):
+    t = np.arange(6) * 0.5
+    rows = ["t,q,u1,u0"] + [f"{ti},{np.sin(ti)},{10 + ti},{-ti}" for ti in t]
+    (tmp_path / "two.csv").write_text("\n".join(rows) + "\n")
+    ds = import_trajectories(tmp_path / "two.csv")
+    assert ds["q"].shape == (1, 6, 1) and ds["u"].shape == (1, 6, 2) and ds["meta"]["n_inputs"] == 2
+    np.testing.assert_array_equal(ds["u"][0, :, 0], -t)  # u0 first, whatever the column order
+    np.testing.assert_array_equal(ds["u"][0, :, 1], 10 + t)
+
+
+def test_npz_inputs_shapes(tmp_path, driven):
+    np.savez(tmp_path / "a.npz", t=driven["t"], q=driven["q"], u=driven["u"][..., 0])  # (n, T) -> m = 1
+    np.testing.assert_array_equal(import_trajectories(tmp_path / "a.npz")["u"], driven["u"])
+    wide = np.concatenate([driven["u"], -driven["u"]], axis=2)
+    np.savez(tmp_path / "b.npz", t=driven["t"], q=driven["q"], u=wide)
+    assert import_trajectories(tmp_path / "b.npz")["u"].shape == (3, 15, 2)
+    save_dataset(tmp_path / "c.npz", driven)  # a saved vinnp dataset with inputs imports with them
+    np.testing.assert_array_equal(import_trajectories(tmp_path / "c.npz")["u"], driven["u"])
+
+
+BAD_INPUT_CSV = {
+    "u_nan.csv": ("t,q,u\n0,1,2\n0.1,1,nan\n0.2,1,2\n", "line 3, column 'u': NaN or inf"),
+    "u_inf.csv": ("t,q,u0,u1\n0,1,2,3\n0.1,1,2,3\n0.2,1,2,-inf\n", "line 4, column 'u1': NaN or inf"),
+    "u_numbering.csv": ("t,q,u0,u2\n0,1,2,3\n0.1,1,2,3\n0.2,1,2,3\n", "u0..u"),
+    "u_mixed.csv": ("t,q,u,u0\n0,1,2,3\n0.1,1,2,3\n0.2,1,2,3\n", "u alone or u0"),
+    "u_true.csv": ("t,q,u_true\n0,1,2\n0.1,1,2\n0.2,1,2\n", "unknown column 'u_true'"),
+    "u_word.csv": ("t,q,u\n0,1,2\n0.1,1,push\n0.2,1,2\n", "column 'u': 'push' is not a number"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_INPUT_CSV))
+def test_bad_input_columns(tmp_path, name):
+    text, fragment = BAD_INPUT_CSV[name]
+    (tmp_path / name).write_text(text)
+    with pytest.raises(ValueError, match=fragment) as info:
+        import_trajectories(tmp_path / name)
+    assert name in str(info.value)
+
+
+def test_bad_input_arrays(tmp_path, driven):
+    cases = {
+        "u_nan.npz": (np.where(np.arange(15) == 4, np.nan, driven["u"][..., 0]), "u contains NaN or inf"),
+        "u_traj.npz": (driven["u"][:2], r"u has shape \(2, 15, 1\), expected \(n_traj, n_steps\[, m\]\)"),
+        "u_len.npz": (driven["u"][:, :9], "u has 9 points per trajectory but t has 15"),
+        "u_4d.npz": (driven["u"][..., None], "u has shape"),
+    }
+    for name, (u, fragment) in cases.items():
+        np.savez(tmp_path / name, t=driven["t"], q=driven["q"], u=u)
+        with pytest.raises(ValueError, match=fragment) as info:
+            import_trajectories(tmp_path / name)
+        assert name in str(info.value)

@@ -7,12 +7,17 @@ CSV: a header row, then one row per time point. Columns (any order):
 * optional ``p``/``p0..``, ``dqdt``/``dqdt0..``, ``dpdt``/``dpdt0..`` and the
   same with ``_true`` (``q_true``, ``q0_true``, ...) when the truth is known;
 * optional ``traj`` — a trajectory id (any text or number); rows with the same
-  id form one trajectory, in file order. Without it the file is one trajectory.
+  id form one trajectory, in file order. Without it the file is one trajectory;
+* optional control inputs ``u`` (m = 1) or ``u0, u1, ...`` (m inputs, m need
+  not equal d), known exactly, so never ``_true``; zero-order hold: the value
+  on the row of t_k is the input applied on [t_k, t_{k+1}). They become
+  ``ds["u"]`` of shape (n_traj, n_steps, m) and ``meta["n_inputs"]`` = m.
 
 NPZ: arrays ``t`` ((n_steps,), or (n_traj, n_steps) per trajectory) and ``q``
 ((n_steps,), (n_traj, n_steps) or (n_traj, n_steps, d)), with the same optional
-names as above in the shape of ``q``. A ``meta`` entry (a vinnp dataset file)
-is ignored.
+names as above in the shape of ``q``, and ``u`` of shape (n_steps,),
+(n_traj, n_steps) or (n_traj, n_steps, m). A ``meta`` entry (a vinnp dataset
+file) is ignored.
 
 Every trajectory must have the same number of points and one common uniform
 step dt (to relative tolerance 1e-3; resample jittery clocks first); pass ``n_steps`` to keep the first
@@ -38,15 +43,17 @@ from vinnp.io import load_npz
 from vinnp.systems.grid import UNIFORM_RTOL, time_grid, uniform_step
 
 FIELDS = ("q", "p", "dqdt", "dpdt", "q_true", "p_true", "dqdt_true", "dpdt_true")
-_COLUMN = re.compile(r"^(q|p|dqdt|dpdt)(\d*)(_true)?$")
+INPUT = "u"  # control inputs: m columns of their own, not d like the phase-space fields
+_COLUMN = re.compile(r"^(q|p|dqdt|dpdt)(\d*)(_true)?$|^(u)(\d*)$")
 
 
 def import_trajectories(path, n_steps=None):
     """Read trajectories from a .csv or .npz file into a dataset dict (obs="imported").
 
     Returns ``t`` (n_steps,) seconds; ``q, p, dqdt, dpdt`` (n_traj, n_steps, d)
-    float64; any ``*_true`` arrays that the file holds; ``meta`` (source file,
-    format, n_traj, n_steps, d, dt, trajectory ids, t0, derived). Bad files
+    float64; any ``*_true`` arrays that the file holds; ``u`` (n_traj, n_steps,
+    m) when it holds inputs; ``meta`` (source file, format, n_traj, n_steps, d,
+    dt, trajectory ids, t0, derived, and n_inputs = m with inputs). Bad files
     (unknown or missing columns, wrong column counts, NaN/inf, non-increasing or
     non-uniform times, unequal lengths) raise ValueError naming the file.
     """
@@ -143,8 +150,11 @@ def _parse_header(path, header):
         if not m:
             raise ValueError(
                 f"{path}: unknown column {name!r}; expected t, traj, q, p, dqdt, dpdt "
-                "(optionally numbered, optionally with _true)"
+                "(optionally numbered, optionally with _true), u (optionally numbered)"
             )
+        if m.group(4):
+            found.setdefault(INPUT, []).append((m.group(5), c))
+            continue
         field = m.group(1) + (m.group(3) or "")
         found.setdefault(field, []).append((m.group(2), c))
     if "q" not in found:
@@ -162,16 +172,16 @@ def _parse_header(path, header):
         columns[field] = [c for _, c in sorted(entries, key=lambda e: int(e[0]))]
     d = len(columns["q"])
     for field, cols in columns.items():
-        if len(cols) != d:
+        if field != INPUT and len(cols) != d:
             raise ValueError(f"{path}: {len(cols)} {field} column(s) but {d} q column(s)")
-    return {f: columns[f] for f in FIELDS if f in columns}
+    return {f: columns[f] for f in FIELDS + (INPUT,) if f in columns}
 
 
 def _read_npz(path):
     data = load_npz(path, name="path")
-    unknown = sorted(set(data) - set(FIELDS) - {"t", "meta"})
+    unknown = sorted(set(data) - set(FIELDS) - {"t", "meta", INPUT})
     if unknown:
-        raise ValueError(f"{path}: unknown array(s) {', '.join(unknown)}; expected t, {', '.join(FIELDS)}")
+        raise ValueError(f"{path}: unknown array(s) {', '.join(unknown)}; expected t, {', '.join(FIELDS)}, {INPUT}")
     for key in ("t", "q"):
         if key not in data:
             raise ValueError(f"{path}: no array {key!r}")
@@ -184,15 +194,16 @@ def _read_npz(path):
         q = q[None]
     n_traj = q.shape[0]
     fields = {}
-    for f in FIELDS:
+    for f in FIELDS + (INPUT,):
         if f not in data:
             continue
         x = np.asarray(data[f])
         x = x[None] if x.ndim == 1 else x
         x = x[..., None] if x.ndim == 2 else x
         if x.ndim != 3 or x.shape[0] != n_traj:
+            last = "m" if f == INPUT else "d"
             raise ValueError(
-                f"{path}: {f} has shape {data[f].shape}, expected (n_traj, n_steps[, d]) like q {data['q'].shape}"
+                f"{path}: {f} has shape {data[f].shape}, expected (n_traj, n_steps[, {last}]) like q {data['q'].shape}"
             )
         fields[f] = list(x)
     t = np.asarray(data["t"])
@@ -237,7 +248,9 @@ def _assemble(path, fmt, ids, times, fields, n_steps):
         x = np.stack([np.asarray(a, dtype=np.float64)[:n_steps] for a in per_traj])
         if not np.all(np.isfinite(x)):
             raise ValueError(f"{f} contains NaN or inf")
-        if "q" in ds and x.shape != ds["q"].shape:
+        # inputs have their own count m on the last axis; everything else matches q
+        n = 2 if f == INPUT else 3
+        if "q" in ds and x.shape[:n] != ds["q"].shape[:n]:
             raise ValueError(f"{f} has shape {x.shape}, q has {ds['q'].shape}")
         ds[f] = x
     derived = {}
@@ -267,4 +280,6 @@ def _assemble(path, fmt, ids, times, fields, n_steps):
         "t0": [float(g[0]) for g in grids],
         "derived": derived,
     }
-    return {k: ds[k] for k in ("t",) + FIELDS + ("meta",) if k in ds}
+    if INPUT in ds:
+        ds["meta"]["n_inputs"] = int(ds[INPUT].shape[2])
+    return {k: ds[k] for k in ("t",) + FIELDS + (INPUT, "meta") if k in ds}
