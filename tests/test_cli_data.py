@@ -86,3 +86,20 @@ def test_out_is_a_file(tmp_path, capsys):
     (tmp_path / "f").write_text("x")
     code, _, err = run(["data", "--system", "spring", "--out", str(tmp_path / "f")], capsys)
     assert code == 2 and err.count("\n") == 1
+
+
+def test_driven_pendulum_writes_inputs(tmp_path, capsys):
+    argv = ["data", "--system", "driven-pendulum", "--n-traj", "3", "--n-steps", "12", "--inputs", "steps",
+            "--out", str(tmp_path / "d")]
+    code, out, err = run(argv, capsys)
+    assert code == 0 and err == "" and "driven-pendulum" in out
+    ds = load_dataset(tmp_path / "d" / "dataset.npz")
+    assert ds["u"].shape == (3, 12, 1) and np.max(np.abs(ds["u"])) <= 6.0
+    assert (ds["meta"]["friction"], ds["meta"]["n_inputs"], ds["meta"]["inputs"]["kind"]) == (0.1, 1, "steps")
+    assert (tmp_path / "d" / "preview.png").read_bytes()[:8] == PNG
+    code, _, err = run(["data", "--system", "damped-spring", "--n-traj", "2", "--out", str(tmp_path / "e")], capsys)
+    assert code == 0 and "u" not in load_dataset(tmp_path / "e" / "dataset.npz")
+    code, _, err = run(["data", "--system", "damped-pendulum", "--obs", "pixels", "--out", str(tmp_path / "f")],
+                       capsys)
+    assert code == 2 and "pixels are rendered for spring and pendulum only" in err and err.count("\n") == 1
+    assert not (tmp_path / "f").exists() or os.listdir(tmp_path / "f") == []
