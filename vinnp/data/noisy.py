@@ -68,8 +68,8 @@ def make_noisy_dataset(system_or_name, n_traj, seed, n_steps=30, dt=0.1, noise_s
     else:
         q_true, p_true, energy_range = ground_truth(system, n_traj, rng, t, energy_range)
         u = None
-    # one input per degree of freedom: the force on q at the state's time
-    dqdt_true, dpdt_true = system.vector_field(q_true, p_true, None if u is None else u[..., : system.dof])
+    # u[:, k] is the generalized force acting from t_k on: the right-hand derivative at each grid point
+    dqdt_true, dpdt_true = system.vector_field(q_true, p_true, u)
     ds = {"t": t, "q_true": q_true, "p_true": p_true, "dqdt_true": dqdt_true, "dpdt_true": dpdt_true}
     for key in ("q", "p", "dqdt", "dpdt"):
         clean = ds[key + "_true"]

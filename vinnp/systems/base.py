@@ -172,6 +172,7 @@ class System:
             if u is None:
                 q[i], p[i] = self._solve(flat_q[i], flat_p[i], t)
             else:
+                # one input, the generalized force on the one degree of freedom (dof = n_inputs = 1)
                 q[i], p[i] = self._solve_held(flat_q[i], flat_p[i], t, u[i, :, 0])
         if q0.ndim == 0:
             return q[0], p[0]
