@@ -139,7 +139,7 @@ class CEMPlanner:
                                  "tracking cost; got neither")
             cost = tracking_cost(target)
         elif target is not None:
-            raise ValueError("target: give a target (default tracking cost) or a cost, not both")
+            raise ValueError("target: expected a target (for the default tracking cost) or a cost, not both")
         if not callable(cost):
             raise ValueError(f"cost: expected a callable cost(q, p, U) -> (N,), got {type(cost).__name__}")
         self.cost = cost
