@@ -16,6 +16,7 @@ _COMMANDS = {
     "train": ("vinnp.cli.train", "train"),
     "evaluate": ("vinnp.cli.train", "evaluate"),
     "forecast": ("vinnp.cli.forecast", "forecast"),
+    "control": ("vinnp.cli.control", "control"),
     "experiment": ("vinnp.cli.experiment", "experiment"),
     "gradcheck": ("vinnp.cli.gradcheck", "gradcheck"),
     "bench": ("vinnp.cli.bench", "bench"),
