@@ -54,7 +54,7 @@ def test_loss_and_grad_matches_central_differences(name, dim, m):
 @settings(max_examples=25, deadline=None)
 @given(name=st.sampled_from(BASELINES), dim=st.integers(1, 3), m=st.integers(0, 3),
        hidden=st.lists(st.integers(1, 9), min_size=1, max_size=2),
-       activation=st.sampled_from(["tanh", "softplus", "sin"]), seed=st.integers(0, 2**31))
+       activation=st.sampled_from(["tanh", "softplus", "sin", "square"]), seed=st.integers(0, 2**31))
 def test_property_gradients_over_shapes_depths_activations(name, dim, m, hidden, activation, seed):
     _, rows = check(name, dim, m, tuple(hidden), activation, seed, n_seq=2, T=3)
     assert all(r["ok"] for r in rows), rows
