@@ -230,3 +230,13 @@ def test_driven_forecast_holds_each_input_over_its_interval():
     q, p = model.forecast(params, np.array([[0.3]]), np.array([[-0.2]]), n, u=u.reshape(1, n, 1))
     want = exact(c, b, 0.3, -0.2, u, 0.1)
     np.testing.assert_allclose(np.stack([q[0, :, 0], p[0, :, 0]], 1), want, atol=1e-7)
+
+
+def test_the_fused_steps_pair_refuses_a_model_with_inputs():
+    """vinnp.training.fused reads model._inputs -> (x, y); with inputs that pair would drop u."""
+    rng = np.random.default_rng(6)
+    batch = forced_batch(rng, 2, 3, 1, 0)
+    x, y = make_model("hnn", 1, 0.1, 1)._inputs(batch, np.float64)
+    assert x.shape == y.shape == (6, 2)
+    with pytest.raises(ValueError, match="n_inputs = 2"):
+        make_model("hnn", 1, 0.1, 1, n_inputs=2)._inputs(forced_batch(rng, 2, 3, 1, 2), np.float64)

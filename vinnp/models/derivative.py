@@ -118,6 +118,15 @@ class DerivativeModel:
         return as_array(u, name, shape=(*lead, m))
 
     def _inputs(self, batch, dtype):
+        """x (N, 2d), y (N, 2d) of a batch without inputs: the pair the fused HNN step
+        (vinnp.training.fused) reads. A model with inputs refuses, so that no caller of the
+        pair drops u and trains on the wrong field without a word."""
+        if self.n_inputs:
+            raise ValueError(f"batch: this {self.name} takes inputs (n_inputs = {self.n_inputs}); "
+                             "the (x, y) pair has no room for u, use _flatten")
+        return self._flatten(batch, dtype)[:2]
+
+    def _flatten(self, batch, dtype):
         """Flatten a batch to x (N, 2d), y (N, 2d) and u (N, m) or None."""
         d, m = self.dim, self.n_inputs
         x = np.concatenate([batch["q"], batch["p"]], axis=-1)
@@ -165,7 +174,7 @@ class DerivativeModel:
         return self.loss_and_grad(params, batch, want_grad=False)[0]
 
     def loss_and_grad(self, params, batch, want_grad=True):
-        x, y, u = self._inputs(batch, params.dtype)
+        x, y, u = self._flatten(batch, params.dtype)
         log_var = self.layout.view(params, "log_var")
         pred, xin, g = self._field(params, x, u)
         value, d_pred, d_lv = mean_gaussian_nll(y, pred, log_var, want_grad)
