@@ -6,14 +6,14 @@ from hypothesis import given, strategies as st
 
 from vinnp.gradcheck.core import check_block, gradcheck
 from vinnp.gradcheck import all_blocks
-from vinnp.models.registry import MODELS, make_model
+from vinnp.models.registry import BASELINES, MODELS, make_model
 
 
 @st.composite
 def cases(draw):
     name = draw(st.sampled_from(MODELS))
     dim = 1 if name == "vin-so2" else draw(st.integers(1, 3))
-    learn = name not in ("resrnn", "nn", "hnn") and draw(st.booleans())
+    learn = name != "resrnn" and name not in BASELINES and draw(st.booleans())
     hidden = tuple(draw(st.lists(st.integers(1, 12), min_size=1, max_size=2)))
     n_seq = draw(st.integers(1, 4))
     T = draw(st.integers(2, 8))

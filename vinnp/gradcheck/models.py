@@ -6,7 +6,7 @@ import numpy as np
 from vinnp.dynamics import registry as integrators
 from vinnp.gradcheck.core import Block
 from vinnp.models.pixel_vae import CIRCLE, FD_FLOOR, IMAGE_SIZE, PIXEL_MODELS, STATIC, PixelVIN, _relu_margin
-from vinnp.models.registry import MODELS, make_model
+from vinnp.models.registry import BASELINES, MODELS, make_model
 
 
 def _spec(name):
@@ -19,8 +19,34 @@ def _toy_batch(rng, n_seq, T, dim):
     return {"q": q, "p": 0.3 * p, "dqdt": p, "dpdt": -q}
 
 
+def _forced_batch(rng, n_seq, T, dim, m):
+    """_toy_batch plus a control input u (n_seq, T, m), the friction and forcing in dp/dt."""
+    batch = _toy_batch(rng, n_seq, T, dim)
+    batch["u"] = rng.standard_normal((n_seq, T, m))
+    batch["dpdt"] = batch["dpdt"] - 0.3 * batch["dqdt"] + batch["u"][..., :1]
+    return batch
+
+
+def forced_model_blocks(rng):
+    """The derivative baselines with control inputs (m = 2) at d = 1 and 2, and the DHNN's
+    learned dissipation L and input matrix B, which start at values (L = 0.1 I, B = 0) that the
+    perturbation below moves off so every entry is checked at a generic point."""
+    blocks = []
+    for name in BASELINES:
+        for dim in (1, 2):
+            model = make_model(name, dim, 0.1, n_seq=3, hidden=(7,), n_inputs=2)
+            batch = _forced_batch(rng, 3, 6, dim, 2)
+            params = model.init(rng, batch)
+            params += 0.05 * rng.standard_normal(params.size)
+            blocks.append(Block(f"model[{name}, d={dim}, inputs=2]", model.layout, params,
+                                lambda p, m=model, b=batch: m.loss(p, b),
+                                lambda p, m=model, b=batch: m.loss_and_grad(p, b)))
+    return blocks
+
+
 def model_blocks(rng):
-    """loss_and_grad of every model on a small random batch, all parameters at once."""
+    """loss_and_grad of every model on a small random batch, all parameters at once; then the
+    derivative baselines with control inputs."""
     blocks = []
     for name in MODELS:
         spec = _spec(name)
@@ -33,7 +59,7 @@ def model_blocks(rng):
         blocks.append(Block(f"model[{name}{', learned mass' if learn else ''}]", model.layout, params,
                             lambda p, m=model, b=batch: m.loss(p, b),
                             lambda p, m=model, b=batch: m.loss_and_grad(p, b)))
-    return blocks
+    return blocks + forced_model_blocks(rng)
 
 
 def gradcheck_model(kind, rng, window=4, batch=2, enc_hidden=6, lstm_hidden=4, dec_hidden=5,

@@ -3,7 +3,8 @@
 The contract all of them share: ``layout`` (names in one flat vector),
 ``init(rng, batch, dtype, scheme)`` (MLP.init's scheme), ``loss(params, batch)``,
 ``loss_and_grad(params, batch)``, ``forecast(params, q0, p0, n_steps)``,
-``energy(params, q, p)``, ``to_json()``.
+``energy(params, q, p)``, ``to_json()``. The derivative baselines also take
+control inputs (``n_inputs`` > 0: a batch's ``u``, ``forecast(..., u=...)``).
 """
 
 
@@ -15,16 +16,20 @@ from vinnp.models.derivative import BASELINES, DerivativeModel
 from vinnp.models.pixel_vae import PixelVIN
 from vinnp.models.vin import VIN
 
-# every integrator cell as a VIN, then the NN and HNN baselines
+# every integrator cell as a VIN, then the NN, HNN and dissipative HNN baselines
 MODELS = integrators.NAMES + BASELINES
 
 
-def make_model(name, dim, h, n_seq, hidden=(200,), learn_mass=False, activation="tanh"):
+def make_model(name, dim, h, n_seq, hidden=(200,), learn_mass=False, activation="tanh", n_inputs=0):
+    """A model by name. n_inputs: width m of the control input u (0: none); the derivative
+    baselines take it; a VIN refuses n_inputs > 0 until it reads u."""
     one_of(name, "model", MODELS)
     if name in BASELINES:
         if learn_mass:
             raise ValueError(f"learn_mass: the {name} baseline has no mass matrix")
-        return DerivativeModel(name, dim, h, hidden, activation)
+        return DerivativeModel(name, dim, h, hidden, activation, n_inputs)
+    if n_inputs:  # refused rather than dropped: a VIN that ignored u would train on the wrong dynamics
+        raise ValueError(f"n_inputs: the {name} VIN does not take control inputs yet; give n_inputs=0")
     return VIN(Cell(name, dim, h, hidden, activation, learn_mass), n_seq)
 
 
@@ -34,7 +39,9 @@ def model_from_json(obj):
             return VIN(Cell.from_json(obj["cell"]), obj["n_seq"])
         if obj["family"] == "derivative":
             net = MLP.from_json(obj["net"])
-            model = DerivativeModel(obj["kind"], obj["dim"], obj["h"], tuple(net.sizes[1:-1]))
+            # n_inputs is absent from checkpoints written before inputs existed: 0
+            model = DerivativeModel(obj["kind"], obj["dim"], obj["h"], tuple(net.sizes[1:-1]),
+                                    n_inputs=obj.get("n_inputs", 0))
             model.net = net
             return model
         if obj["family"] == "pixel":
