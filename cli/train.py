@@ -9,6 +9,7 @@ import click
 from vinnp.dynamics import registry as integrators
 from vinnp.io import check_out_dir
 from vinnp.models.registry import MODELS
+from vinnp.systems import SYSTEMS, get_system
 from vinnp.training.pixels import finish_pixels, make_pixel_config, train_pixels
 from vinnp.training.run import finish_run, train_run, TrainingDiverged
 from vinnp.training.rundir import load_run_config, refuse_existing
@@ -17,16 +18,17 @@ from vinnp.training.setup import make_config
 # Pixel models beside the phase-space ones
 PIXEL_ONLY = ("dvae", "vae", "lg-vae")
 # the integrators that declare themselves the default (vinnp.dynamics.registry)
-DEFAULT_MODEL = {"phase": integrators.default("default-phase"),
+DEFAULT_MODEL = {"phase": integrators.default("default-phase"), "forced": integrators.default("default-forced"),
                  "pixels": {s: integrators.default(f"default-pixels-{s}") for s in ("pendulum", "spring")}}
 
 
 @click.command()
-@click.option("--system", type=click.Choice(["spring", "pendulum"]), default="spring", show_default=True)
+@click.option("--system", type=click.Choice(list(SYSTEMS)), default="spring", show_default=True)
 @click.option("--obs", type=click.Choice(["phase", "pixels"]), default="phase", show_default=True,
               help="Noisy phase-space observations (Sec. 4.1) or 28x28 frames (Sec. 4.2).")
 @click.option("--model", type=click.Choice(list(MODELS) + list(PIXEL_ONLY)), default=None,
-              help="Default: vin-vv; with --obs pixels, vin-so2 (pendulum) or vin-sv (spring). "
+              help="Default: vin-vv (vin-vv-forced on a damped or driven system); with --obs pixels, vin-so2 "
+                   "(pendulum) or vin-sv (spring). "
                    "dvae, vae and lg-vae are pixel baselines.")
 @click.option("--n-traj", type=int, default=25, show_default=True,
               help="Training trajectories (25: moderate regime, 5: low-data regime).")
@@ -72,7 +74,10 @@ def train(system, obs, model, n_traj, steps, seed, dtype, learn_mass, hidden, in
         check_out_dir(out, "--out")
         cfg = None
     else:
-        default = DEFAULT_MODEL[obs] if obs == "phase" else DEFAULT_MODEL[obs][system]
+        if obs == "pixels":
+            default = DEFAULT_MODEL[obs].get(system)
+        else:  # a system with friction or inputs defaults to the forced VIN
+            default = DEFAULT_MODEL["forced" if get_system(system).forced and data_path is None else "phase"]
         model = model or default
         if obs == "pixels":
 
@@ -169,6 +174,9 @@ def _report(metrics, out, seconds):
         click.echo(f"forecast RMSE over 20 s: {metrics['forecast_rmse']:.4f}   "
                    f"(3 s: {metrics['rmse_3s']:.4f}, 10 s: {metrics['rmse_10s']:.4f})")
         click.echo(f"energy drift (mean relative, true H): {metrics['energy_drift']:.4f}")
+    if "friction" in metrics:
+        click.echo(f"friction coefficient: learned {metrics['friction']:.4f}, true {metrics['friction_true']:g} "
+                   f"(relative error {metrics['friction_rel_error']:.1%})")
     click.echo(f"wall time: {seconds:.1f} s")
 
 

@@ -29,7 +29,10 @@ import numpy as np
 from vinnp.checks import as_array, one_of
 from vinnp.data.common import check_seed, generation_meta, ground_truth, time_axis
 from vinnp.data.raster import render_capsules, render_capsules_reference
-from vinnp.systems import SYSTEMS, System, as_system
+from vinnp.systems import SYSTEMS, System, as_system, get_system
+
+# Frames are of the paper's two systems (Section 4.2); damped and driven ones have no pixel data.
+PIXEL_SYSTEMS = tuple(name for name in SYSTEMS if not get_system(name).forced)
 
 IMAGE_SIZE = 28
 CENTRE = IMAGE_SIZE / 2.0  # pivot / rest position, in pixels
@@ -64,7 +67,7 @@ def _capsules(name, q):
 def _prepare(system_name, q):
     if isinstance(system_name, System):
         system_name = system_name.name
-    name = one_of(system_name, "system", SYSTEMS)
+    name = one_of(system_name, "system", PIXEL_SYSTEMS)
     q = as_array(q, "q")
     return name, q, np.ascontiguousarray(q, dtype=np.float64).reshape(-1)
 

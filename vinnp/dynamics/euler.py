@@ -27,7 +27,7 @@ def make_net(dim, hidden=(200,), activation="tanh"):
 
 
 @njit(cache=True)
-def rollout_one(net, mass, h, x1, obs, aux, buf, vec):
+def rollout_one(net, mass, h, x1, drive, obs, aux, buf, vec):
     theta, w_off, b_off, sizes, acts, n_off = net
     z, a = buf[0], buf[1]
     d = x1.shape[1]
@@ -44,7 +44,7 @@ def rollout_one(net, mass, h, x1, obs, aux, buf, vec):
 
 
 @njit(cache=True)
-def backward_one(net, mass, h, x1, obs, aux, g_obs, buf, vec, grad, g_mass, g_x1):
+def backward_one(net, mass, h, x1, drive, obs, aux, g_obs, buf, vec, grad, g_mass, g_x1, g_drive):
     theta, w_off, b_off, sizes, acts, n_off = net
     z, a, ga, gz = buf[0], buf[1], buf[2], buf[3]
     T = obs.shape[0]

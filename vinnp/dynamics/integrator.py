@@ -33,7 +33,11 @@ class Integrator:
     aux          numbers per step (times d) the forward keeps for the backward
     tag          the Numba dispatch tag of its kernels (vinnp.dynamics.kernels.register)
     reference    NumPy step-by-step rollout: (weights, activations, minv, m, h, x1, T) -> obs
-    initial_state  (q, p, minv, h) -> x1 whose observed (q_1, p_1) is (q, p)
+    initial_state  (q, p, minv, h) -> x1 whose observed (q_1, p_1) is (q, p); a forced cell's
+                 also takes D and g0 (its dissipation and first input force)
+    forced       the cell takes generalised forces: a learned dissipation D and input map B
+                 (vinnp.dynamics.forcing); its kernels read mass (M^{-1}, M, D, (M + hD/2)^{-1})
+                 and drive = B u, and its ``reference`` takes (..., T, D, drive)
     cuda         module of vinnp.cuda holding its GPU kernels, or None
     pixel_h      latent step size in the pixel VAE (Appendix C.2's 1.0 unless stated)
     pixel_coords how the pixel encoder parameterises x_1 ("state" or "velocity"; see
@@ -58,6 +62,7 @@ class Integrator:
     reference: Callable
     initial_state: Callable
     cuda: Optional[str] = None
+    forced: bool = False
     pixel_h: float = 1.0
     pixel_coords: str = "state"
     roles: tuple = field(default_factory=tuple)

@@ -2,17 +2,21 @@
 
 An integrator unit (vinnp/dynamics/<integrator>.py) writes two per-trajectory kernels,
 
-    rollout_one(net, mass, h, x1, obs, aux, buf, vec)
-    backward_one(net, mass, h, x1, obs, aux, g_obs, buf, vec, grad, g_mass, g_x1)
+    rollout_one(net, mass, h, x1, drive, obs, aux, buf, vec)
+    backward_one(net, mass, h, x1, drive, obs, aux, g_obs, buf, vec, grad, g_mass, g_x1, g_drive)
 
 with the same arguments for every cell (llm.c's habit: a few named structs of arrays
 rather than two dozen positionals):
 
 * ``net``   a :data:`Net` (theta, w_off, b_off, sizes, acts, n_off): the flat parameter
             vector and where the cell's network sits in it (``MLP.kernel_args``);
-* ``mass``  (2, d, d): mass[0] = M^{-1}, mass[1] = M (eq. 4); ``g_mass`` likewise (+=);
+* ``mass``  (K, d, d): mass[0] = M^{-1}, mass[1] = M (eq. 4); K = 2, or 4 for a forced
+            cell, which adds its dissipation D and (M + h D / 2)^{-1}
+            (vinnp.dynamics.forcing); ``g_mass`` likewise (+=);
 * ``h``     the step size, in the parameters' dtype;
 * ``x1``    (2, d) the cell's initial state in its own layout (its ``state``);
+* ``drive`` (T, d) the generalised input force B u_t held over step t (forced cells), or
+            (0, d) for a cell without inputs; ``g_drive`` (+=) its gradient;
 * ``obs``   (T, 2, d) <- observed (q_t, p_t), obs[0] from x1;
 * ``aux``   (T, A) what the forward keeps for the backward (A = INTEGRATOR.aux * d);
 * ``buf``   (N_BUFFERS, sum(sizes)) and ``vec`` (4, T + 1, 2d): per-thread scratch;
@@ -41,12 +45,12 @@ Net = namedtuple("Net", "theta w_off b_off sizes acts n_off")
 N_VEC = 4  # rows of ``vec``
 
 
-def step_rollout(tag, net, mass, h, x1, obs, aux, buf, vec):
+def step_rollout(tag, net, mass, h, x1, drive, obs, aux, buf, vec):
     """One trajectory's rollout by the integrator ``tag`` names (resolved at compile time)."""
     raise NotImplementedError("step_rollout runs inside compiled kernels only")
 
 
-def step_backward(tag, net, mass, h, x1, obs, aux, g_obs, buf, vec, grad, g_mass, g_x1):
+def step_backward(tag, net, mass, h, x1, drive, obs, aux, g_obs, buf, vec, grad, g_mass, g_x1, g_drive):
     """One trajectory's backpropagation through time by the integrator ``tag`` names."""
     raise NotImplementedError("step_backward runs inside compiled kernels only")
 
@@ -58,18 +62,18 @@ def register(tag_class, rollout_one, backward_one):
         return getattr(tag, "instance_class", None) is tag_class
 
     @overload(step_rollout)
-    def _rollout(tag, net, mass, h, x1, obs, aux, buf, vec):
+    def _rollout(tag, net, mass, h, x1, drive, obs, aux, buf, vec):
         if selects(tag):
-            def impl(tag, net, mass, h, x1, obs, aux, buf, vec):
-                rollout_one(net, mass, h, x1, obs, aux, buf, vec)
+            def impl(tag, net, mass, h, x1, drive, obs, aux, buf, vec):
+                rollout_one(net, mass, h, x1, drive, obs, aux, buf, vec)
             return impl
         return None
 
     @overload(step_backward)
-    def _backward(tag, net, mass, h, x1, obs, aux, g_obs, buf, vec, grad, g_mass, g_x1):
+    def _backward(tag, net, mass, h, x1, drive, obs, aux, g_obs, buf, vec, grad, g_mass, g_x1, g_drive):
         if selects(tag):
-            def impl(tag, net, mass, h, x1, obs, aux, g_obs, buf, vec, grad, g_mass, g_x1):
-                backward_one(net, mass, h, x1, obs, aux, g_obs, buf, vec, grad, g_mass, g_x1)
+            def impl(tag, net, mass, h, x1, drive, obs, aux, g_obs, buf, vec, grad, g_mass, g_x1, g_drive):
+                backward_one(net, mass, h, x1, drive, obs, aux, g_obs, buf, vec, grad, g_mass, g_x1, g_drive)
             return impl
         return None
 
@@ -82,31 +86,31 @@ def scratch(net, T, d):
 
 
 @njit(cache=True, parallel=True)
-def rollout(tag, net, mass, h, X1, obs, aux):
-    """obs (B, T, 2, d) and aux (B, T, A) from X1 (B, 2, d)."""
+def rollout(tag, net, mass, h, X1, drive, obs, aux):
+    """obs (B, T, 2, d) and aux (B, T, A) from X1 (B, 2, d) and drive (B, T or 0, d)."""
     B, T = obs.shape[0], obs.shape[1]
     d = X1.shape[2]
     nchunk, size = chunking(B)
     for c in prange(nchunk):
         buf, vec = scratch(net, T, d)
         for b in range(c * size, min(B, (c + 1) * size)):
-            step_rollout(tag, net, mass, h, X1[b], obs[b], aux[b], buf, vec)
+            step_rollout(tag, net, mass, h, X1[b], drive[b], obs[b], aux[b], buf, vec)
 
 
 @njit(cache=True, parallel=True)
-def rollout_backward(tag, net, mass, h, X1, obs, aux, g_obs, grad, g_mass, g_X1):
-    """Accumulate (+=) dLoss/dtheta into grad, dLoss/d(M^{-1}, M) into g_mass (2, d, d) and
-    dLoss/dx1 into g_X1 (B, 2, d), from g_obs (B, T, 2, d)."""
+def rollout_backward(tag, net, mass, h, X1, drive, obs, aux, g_obs, grad, g_mass, g_X1, g_drive):
+    """Accumulate (+=) dLoss/dtheta into grad, dLoss/d(mass) into g_mass (K, d, d),
+    dLoss/dx1 into g_X1 (B, 2, d) and dLoss/d(drive) into g_drive, from g_obs (B, T, 2, d)."""
     B, T = obs.shape[0], obs.shape[1]
     d = X1.shape[2]
     nchunk, size = chunking(B)
     p_grad = np.zeros((nchunk, net.theta.shape[0]), net.theta.dtype)
-    p_mass = np.zeros((nchunk, 2, d, d), net.theta.dtype)
+    p_mass = np.zeros((nchunk, mass.shape[0], d, d), net.theta.dtype)
     for c in prange(nchunk):
         buf, vec = scratch(net, T, d)
         for b in range(c * size, min(B, (c + 1) * size)):
-            step_backward(tag, net, mass, h, X1[b], obs[b], aux[b], g_obs[b], buf, vec, p_grad[c], p_mass[c],
-                          g_X1[b])
+            step_backward(tag, net, mass, h, X1[b], drive[b], obs[b], aux[b], g_obs[b], buf, vec, p_grad[c],
+                          p_mass[c], g_X1[b], g_drive[b])
     for c in range(nchunk):
         grad += p_grad[c]
         g_mass += p_mass[c]

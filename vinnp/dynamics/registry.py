@@ -6,7 +6,7 @@ declaration (vinnp.dynamics.integrator.Integrator).
 """
 
 from vinnp.checks import one_of
-from vinnp.dynamics import euler, so2, sv, vv, yoshida4
+from vinnp.dynamics import euler, so2, sv, sv_forced, vv, vv_forced, yoshida4
 
 _UNITS = (
     euler,
@@ -14,6 +14,8 @@ _UNITS = (
     vv,
     so2,
     yoshida4,
+    sv_forced,
+    vv_forced,
 )
 INTEGRATORS = {unit.INTEGRATOR.name: unit.INTEGRATOR for unit in _UNITS}
 NAMES = tuple(INTEGRATORS)

@@ -51,7 +51,7 @@ def _r(theta, w_off, b_off, sizes, acts, n_off, th, z, a, x):
 
 
 @njit(cache=True)
-def rollout_one(net, mass, h, x1, obs, aux, buf, vec):
+def rollout_one(net, mass, h, x1, drive, obs, aux, buf, vec):
     theta, w_off, b_off, sizes, acts, n_off = net
     minv, m = mass[0, 0, 0], mass[1, 0, 0]
     z, a, x = buf[0], buf[1], vec[0, 0, :1]
@@ -72,7 +72,7 @@ def rollout_one(net, mass, h, x1, obs, aux, buf, vec):
 
 
 @njit(cache=True)
-def backward_one(net, mass, h, x1, obs, aux, g_obs, buf, vec, grad, g_mass, g_x1):
+def backward_one(net, mass, h, x1, drive, obs, aux, g_obs, buf, vec, grad, g_mass, g_x1, g_drive):
     theta, w_off, b_off, sizes, acts, n_off = net
     minv, m = mass[0, 0, 0], mass[1, 0, 0]
     z, a, ga, gz = buf[0], buf[1], buf[2], buf[3]

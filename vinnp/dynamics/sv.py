@@ -28,7 +28,7 @@ class StormerVerletTag(NamedTuple):
 
 
 @njit(cache=True)
-def rollout_one(net, mass, h, x1, obs, aux, buf, vec):
+def rollout_one(net, mass, h, x1, drive, obs, aux, buf, vec):
     theta, w_off, b_off, sizes, acts, n_off = net
     minv, m = mass[0], mass[1]
     d = x1.shape[1]
@@ -57,7 +57,7 @@ def rollout_one(net, mass, h, x1, obs, aux, buf, vec):
 
 
 @njit(cache=True)
-def backward_one(net, mass, h, x1, obs, aux, g_obs, buf, vec, grad, g_mass, g_x1):
+def backward_one(net, mass, h, x1, drive, obs, aux, g_obs, buf, vec, grad, g_mass, g_x1, g_drive):
     theta, w_off, b_off, sizes, acts, n_off = net
     minv, m = mass[0], mass[1]
     g_minv, g_m = g_mass[0], g_mass[1]

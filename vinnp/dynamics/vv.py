@@ -117,12 +117,12 @@ def composition_backward_one(W, net, mass, h, obs, aux, g_obs, buf, vec, grad, g
 
 
 @njit(cache=True)
-def rollout_one(net, mass, h, x1, obs, aux, buf, vec):
+def rollout_one(net, mass, h, x1, drive, obs, aux, buf, vec):
     composition_rollout_one(WEIGHTS, net, mass, h, x1, obs, aux, buf)
 
 
 @njit(cache=True)
-def backward_one(net, mass, h, x1, obs, aux, g_obs, buf, vec, grad, g_mass, g_x1):
+def backward_one(net, mass, h, x1, drive, obs, aux, g_obs, buf, vec, grad, g_mass, g_x1, g_drive):
     composition_backward_one(WEIGHTS, net, mass, h, obs, aux, g_obs, buf, vec, grad, g_mass, g_x1)
 
 

@@ -4,7 +4,7 @@ import os
 
 import numpy as np
 
-from vinnp.evaluation.metrics import forecast_metrics, ground_truth
+from vinnp.evaluation.metrics import forecast_metrics, friction_metrics, ground_truth
 from vinnp.plots.forecast import plot_fit, plot_forecasts
 
 
@@ -16,11 +16,17 @@ def forecast_rows(model, params, data, cfg):
     h = model.h  # the model was built with the data's spacing; its own h is the one it steps by
     n_steps = int(round(cfg["forecast_seconds"] / h))
     q0, p0 = data["test"]
-    q_pred, p_pred = model.forecast(params, q0, p0, n_steps)
+    u = data.get("test_u")
+    kw = {} if u is None else {"u": u}
+    q_pred, p_pred = model.forecast(params, q0, p0, n_steps, **kw)
     q_pred = q_pred.astype(np.float64)
     p_pred = p_pred.astype(np.float64)
-    q_true, p_true = ground_truth(system, q0, p0, n_steps, h)
-    m = forecast_metrics(q_pred, p_pred, q_true, p_true, system.energy, h)
+    q_true, p_true = ground_truth(system, q0, p0, n_steps, h, u)
+    m = forecast_metrics(q_pred, p_pred, q_true, p_true, system.energy, h,
+                         against_truth=system.forced)
+    D = model.dissipation(params) if hasattr(model, "dissipation") else None
+    if D is not None and system.friction > 0:
+        m.update(friction_metrics(D, system))
     e_model = model.energy(params, q_pred, p_pred)
     row = {"label": cfg["model"], "q_pred": q_pred, "p_pred": p_pred, "q_true": q_true, "p_true": p_true,
            "rmse_t": np.array(m["rmse_over_time"]), "e_true": system.energy(q_pred[..., 0], p_pred[..., 0]),
@@ -32,9 +38,12 @@ def forecast_rows(model, params, data, cfg):
 def no_truth_reason(data):
     """Why the data give no forecast RMSE (None when they do)."""
     if data["system"] is None:
-        return ("the data name no known system (spring or pendulum), so there is no true trajectory to score "
+        return ("the data name no known system, so there is no true trajectory to score "
                 "a forecast against; forecast.png shows the fit: forecasts of the validation trajectories "
                 "from their first observation, over their observations")
+    if data["test"] is None and data["system"].n_inputs:
+        return ("the data's inputs cover only their own trajectories, not a forecast horizon beyond them; "
+                "forecast.png shows the fit: forecasts of the validation trajectories over their observations")
     if data["test"] is None:
         return ("the validation trajectories carry no noise-free truth (q_true, p_true); forecast.png shows the "
                 "fit: forecasts from their first observation, over their observations")
@@ -47,7 +56,9 @@ def fit_rows(model, params, data, n_paths=3):
     val = data["val"]
     q_obs, p_obs = val["q"][:n_paths], val["p"][:n_paths]
     n_steps = q_obs.shape[1] - 1
-    q_pred, p_pred = model.forecast(params, q_obs[:, 0], p_obs[:, 0], n_steps)
+    u = val.get("u")
+    kw = {} if u is None or not getattr(model, "n_inputs", 0) else {"u": u[:n_paths, :n_steps]}
+    q_pred, p_pred = model.forecast(params, q_obs[:, 0], p_obs[:, 0], n_steps, **kw)
     return data["h"] * np.arange(n_steps + 1), q_obs, p_obs, np.asarray(q_pred, np.float64), \
         np.asarray(p_pred, np.float64)
 

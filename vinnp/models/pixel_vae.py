@@ -91,7 +91,8 @@ TWO_POSITIONS = tuple(n for n, spec in integrators.INTEGRATORS.items() if spec.s
 # are static, one frame per window and no dynamics: "vae" in R^d, "lg-vae" an angle whose
 # decoder reads (sin th, cos th), i.e. a latent on SO(2).
 STATIC = ("vae", "lg-vae")
-PIXEL_MODELS = CELLS + ("dvae",) + STATIC
+# the cells without generalised forces: frames carry no inputs and the paper's systems no friction
+PIXEL_MODELS = tuple(n for n in CELLS if not integrators.get(n).forced) + ("dvae",) + STATIC
 # decoders that read a point of the circle: the cells on SO(2), and the LG-VAE
 CIRCLE = tuple(n for n, spec in integrators.INTEGRATORS.items() if spec.lie_group == "SO(2)") + ("lg-vae",)
 WRITTEN = ("enc", "head", "dec")  # parts whose gradient dense_backward overwrites (accumulate=False)

@@ -21,16 +21,14 @@ MODELS = integrators.NAMES + BASELINES
 
 
 def make_model(name, dim, h, n_seq, hidden=(200,), learn_mass=False, activation="tanh", n_inputs=0):
-    """A model by name. n_inputs: width m of the control input u (0: none); the derivative
-    baselines take it; a VIN refuses n_inputs > 0 until it reads u."""
+    """A model by name. n_inputs: width m of the control input u (0: none): the derivative
+    baselines and the forced VINs take it (Cell refuses it for the other cells)."""
     one_of(name, "model", MODELS)
     if name in BASELINES:
         if learn_mass:
             raise ValueError(f"learn_mass: the {name} baseline has no mass matrix")
         return DerivativeModel(name, dim, h, hidden, activation, n_inputs)
-    if n_inputs:  # refused rather than dropped: a VIN that ignored u would train on the wrong dynamics
-        raise ValueError(f"n_inputs: the {name} VIN does not take control inputs yet; give n_inputs=0")
-    return VIN(Cell(name, dim, h, hidden, activation, learn_mass), n_seq)
+    return VIN(Cell(name, dim, h, hidden, activation, learn_mass, n_inputs), n_seq)
 
 
 def model_from_json(obj):

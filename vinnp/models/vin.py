@@ -56,7 +56,8 @@ class VIN:
         params = self.layout.zeros(dtype)
         params[self.layout.slice("cell.net.W1").start:self.layout.slice("x1").start] = self.cell.init(
             rng, dtype, scheme=scheme)
-        x1 = self.cell.initial_state(params, self.layout, batch["q"][:, 0], batch["p"][:, 0])
+        x1 = self.cell.initial_state(params, self.layout, batch["q"][:, 0], batch["p"][:, 0],
+                                     u=self.batch_inputs(batch, 1))
         self.layout.view(params, "x1")[...] = x1
         self.layout.view(params, "log_var")[...] = np.log(0.1)
         return params
@@ -64,6 +65,15 @@ class VIN:
     def cell_params(self, params):
         """The part of ``params`` shared by every VIN on the same cell (network and mass)."""
         return params[: self.layout.slice("x1").start]
+
+    def batch_inputs(self, batch, T=None):
+        """The batch's inputs u (n_seq, T, m) for a cell that takes them (the first T points), else None."""
+        if not self.cell.n_inputs:
+            return None
+        if batch.get("u") is None:
+            raise ValueError(f"batch: the {self.name} model takes {self.cell.n_inputs} input(s); the data carry no u")
+        u = np.asarray(batch["u"])
+        return u if T is None else u[:, :T]
 
     # -- the functional contract -------------------------------------------
     def loss(self, params, batch):
@@ -76,7 +86,7 @@ class VIN:
         T = y.shape[1]
         x1 = self.layout.view(params, "x1")
         log_var = self.layout.view(params, "log_var")
-        pred, cache = self.cell.rollout(params, self.layout, x1, T)
+        pred, cache = self.cell.rollout(params, self.layout, x1, T, u=self.batch_inputs(batch))
         value, d_pred, d_lv = mean_gaussian_nll(y, pred, log_var, want_grad)
         if not want_grad:
             return value, None
@@ -86,14 +96,24 @@ class VIN:
         grad[self.layout.slice("log_var")] += d_lv
         return value, grad
 
-    def forecast(self, params, q0, p0, n_steps):
-        """(q, p) of shape (B, n_steps + 1, d) from initial states q0, p0 (B, d); index 0 is t = 0."""
+    def forecast(self, params, q0, p0, n_steps, u=None):
+        """(q, p) of shape (B, n_steps + 1, d) from initial states q0, p0 (B, d); index 0 is t = 0.
+        A model with inputs takes u (B, n_steps, m): u[:, k] held over step k."""
         q0 = as_array(q0, "q0", shape=(None, self.cell.dim)).astype(params.dtype)
         p0 = as_array(p0, "p0", shape=q0.shape).astype(params.dtype)
         n_steps = positive_int(n_steps, "n_steps")
-        x1 = self.cell.initial_state(params, self.layout, q0, p0)
-        obs, _ = self.cell.rollout(params, self.layout, x1, n_steps + 1)
+        if self.cell.n_inputs:
+            u = self.cell.inputs(u, q0.shape[0], n_steps, np.float64)
+            u = np.concatenate([u, u[:, -1:]], axis=1)  # the input after the last step is not used
+        else:
+            self.cell.inputs(u, q0.shape[0], n_steps, np.float64)
+        x1 = self.cell.initial_state(params, self.layout, q0, p0, u=None if u is None else u[:, 0])
+        obs, _ = self.cell.rollout(params, self.layout, x1, n_steps + 1, u=u)
         return obs[:, :, 0], obs[:, :, 1]
+
+    def dissipation(self, params):
+        """The learned dissipation matrix D (d, d) of a forced cell, None otherwise."""
+        return self.cell.dissipation(params, self.layout)
 
     def noise_std(self, params):
         return float(np.exp(0.5 * self.layout.view(params, "log_var")[0]))

@@ -11,8 +11,10 @@ of eq. (14) with its learned variance, the reduction of the per-chunk gradients 
 fixed order (the result does not depend on the thread count), and Adam.
 
 ``make_stepper(model, batch, opt)`` returns a step for the models it covers (the VIN of
-every integrator in vinnp.dynamics.registry with a fixed mass, and the HNN) and None
-otherwise; the tests hold every step to ``loss_and_grad`` + ``Adam.step``.
+every integrator in vinnp.dynamics.registry with a fixed mass, forced cells included, and
+the HNN without inputs) and None otherwise; the tests hold every step to
+``loss_and_grad`` + ``Adam.step``. (The VIN step is two compiled calls, the gradient and
+Adam, so that a forced cell's small matrix algebra can run in NumPy between them.)
 """
 
 import math
@@ -54,31 +56,36 @@ def _reduce_and_update(theta, grad, p_grad, lv_off, d_lv, loss, adam_m, adam_v, 
 
 
 @njit(cache=True, parallel=True)
-def _vin_step(tag, net, mass, h, x1_off, lv_off, y, obs, aux, g_obs, grad, p_grad, bufs, vecs, gmass,
-              adam_m, adam_v, adam_k):
-    """One VIN step of the integrator ``tag`` selects (vinnp.dynamics.kernels); returns the
-    loss (mean NLL per observed scalar), NaN if not finite (no update)."""
+def _vin_grad(tag, net, mass, h, x1_off, lv_off, y, drive, obs, aux, g_obs, grad, p_grad, bufs, vecs, gmass,
+              g_drive):
+    """Loss (mean NLL per observed scalar, eq. 14) and its gradient of a VIN of the integrator
+    ``tag`` selects (vinnp.dynamics.kernels): ``grad`` <- dLoss/dtheta (network, x_1, log
+    variance), gmass[c] <- each chunk's dLoss/d(mass), g_drive <- dLoss/d(drive). NaN if the
+    loss is not finite (the gradients are then not computed)."""
     theta = net.theta
     B, T, _, d = y.shape
     x1 = theta[x1_off: x1_off + B * 2 * d].reshape(B, 2, d)
     nchunk, size = chunking(B)
     for c in prange(nchunk):
         for b in range(c * size, min(B, (c + 1) * size)):
-            step_rollout(tag, net, mass, h, x1[b], obs[b], aux[b], bufs[c], vecs[c])
+            step_rollout(tag, net, mass, h, x1[b], drive[b], obs[b], aux[b], bufs[c], vecs[c])
     loss, d_lv = mean_gaussian_nll_kernel(obs, y, theta[lv_off], g_obs)  # eq. (14)
     if not math.isfinite(loss):
         return math.nan
     grad[:] = 0.0
+    g_drive[:] = 0.0
     g_x1 = grad[x1_off: x1_off + B * 2 * d].reshape(B, 2, d)
     for c in prange(nchunk):
         pg = p_grad[c]
         pg[:] = 0.0
-        for b in range(c * size, min(B, (c + 1) * size)):
-            # the mass is fixed here: its gradient goes to a scratch matrix and is dropped
-            step_backward(tag, net, mass, h, x1[b], obs[b], aux[b], g_obs[b], bufs[c], vecs[c], pg, gmass[c],
-                          g_x1[b])
         gmass[c] = 0.0
-    return _reduce_and_update(theta, grad, p_grad, lv_off, d_lv, loss, adam_m, adam_v, adam_k)
+        for b in range(c * size, min(B, (c + 1) * size)):
+            step_backward(tag, net, mass, h, x1[b], drive[b], obs[b], aux[b], g_obs[b], bufs[c], vecs[c], pg,
+                          gmass[c], g_x1[b], g_drive[b])
+    for c in range(nchunk):
+        grad += p_grad[c]
+    grad[lv_off] += d_lv
+    return loss
 
 
 @njit(cache=True, parallel=True)
@@ -129,19 +136,20 @@ def make_stepper(model, batch, opt):
     dtype = opt.m.dtype
     if model.family == "vin" and not model.cell.mass.learned:
         return _vin_stepper(model, batch, opt, dtype)
-    if model.family == "derivative" and model.name == "hnn":
+    if model.family == "derivative" and model.name == "hnn" and not getattr(model, "n_inputs", 0):
         return _hnn_stepper(model, batch, opt, dtype)
     return None
 
 
 def _vin_stepper(model, batch, opt, dtype):
+    """The VIN step: the compiled loss and gradient, then (forced cells) the dissipation and
+    input map's gradients from the kernels' matrix and drive gradients, then the compiled Adam."""
     cell, layout = model.cell, model.layout
     y = np.ascontiguousarray(np.stack([batch["q"], batch["p"]], axis=2), dtype)
     B, T, _, d = y.shape
     if B != model.n_seq:
         raise ValueError(f"batch: expected {model.n_seq} sequences, got {B}")
-    params0 = layout.zeros(dtype)
-    mass = cell.mass_pair(params0, layout)
+    u = cell.inputs(model.batch_inputs(batch), B, T, dtype)
     args = cell.net.kernel_args(layout, "cell.net")
     nchunk, _ = chunking(B)
     obs = np.empty((B, T, 2, d), dtype)
@@ -151,14 +159,29 @@ def _vin_stepper(model, batch, opt, dtype):
     p_grad = np.empty((nchunk, layout.size), dtype)
     bufs = np.empty((nchunk, N_BUFFERS, int(args[-1][-1])), dtype)
     vecs = np.zeros((nchunk, N_VEC, T + 1, 2 * d), dtype)   # per chunk: the kernels' ``vec`` scratch
-    gmass = np.zeros((nchunk, 2, d, d), dtype)              # the fixed mass's gradient, computed and dropped
     h = dtype.type(cell.h)
     x1_off, lv_off = layout.slice("x1").start, layout.slice("log_var").start
+    forced = cell.forcing is not None
+    params0 = layout.zeros(dtype)
+    fixed = None if forced else cell.mass_pair(params0, layout)  # the mass is fixed here
+    n_mass = 4 if forced else 2
+    gmass = np.zeros((nchunk, n_mass, d, d), dtype)
+    g_drive = np.zeros((B, T if forced else 0, d), dtype)
+    drive = np.zeros((B, 0, d), dtype)
 
     def run(params, am, av, k):
         net = Net(params, *args)  # the offsets once, above; only the parameter vector is the caller's
-        return _vin_step(cell.spec.tag, net, mass, h, x1_off, lv_off, y, obs, aux, g_obs, grad, p_grad, bufs,
-                         vecs, gmass, am, av, k)
+        mass, drv = fixed, drive
+        if forced:  # D and B are parameters: the kernels' matrices and drive follow them
+            mass = cell.mass_pair(params, layout)
+            drv = cell.drive(params, layout, u, B, T)
+        loss = _vin_grad(cell.spec.tag, net, mass, h, x1_off, lv_off, y, drv, obs, aux, g_obs, grad, p_grad, bufs,
+                         vecs, gmass, g_drive)
+        if not math.isfinite(loss):
+            return math.nan
+        if forced:
+            cell.fold_gradients(params, layout, mass, gmass.sum(axis=0), g_drive, u, grad)
+        return loss if _adam(params, grad, am, av, k) else math.nan
 
     return Stepper(run, opt)
 

@@ -26,13 +26,12 @@ import numpy as np
 
 from vinnp.checks import float_dtype, one_of, positive_float, positive_int
 from vinnp.data.dataset import windows
-from vinnp.data.pixels import make_pixel_dataset
+from vinnp.data.pixels import PIXEL_SYSTEMS, make_pixel_dataset
 from vinnp.dynamics import registry as integrators
 from vinnp.evaluation.pixels import evaluate_pixels
 from vinnp.io import save_json
 from vinnp.models.pixel_vae import CIRCLE, PIXEL_MODELS, PIXELS, PixelVIN, STATIC
 from vinnp.optim import Adam
-from vinnp.systems import SYSTEMS
 from vinnp.training import rundir
 from vinnp.training.checkpoint import load_checkpoint, save_checkpoint
 from vinnp.training.run import _DeferredInterrupt, open_run, TrainingDiverged
@@ -72,7 +71,7 @@ def make_pixel_config(**overrides):
         raise ValueError(f"config: unknown field(s) {', '.join(sorted(unknown))}")
     cfg = {**PIXEL_DEFAULTS, **{k: v for k, v in overrides.items() if v is not None}}
 
-    one_of(cfg["system"], "system", SYSTEMS)
+    one_of(cfg["system"], "system", PIXEL_SYSTEMS)
     one_of(cfg["model"], "model", PIXEL_MODELS)
     if cfg["model"] in CIRCLE and cfg["system"] != "pendulum":
         raise ValueError(f"model: {cfg['model']} embeds an angle; the {cfg['system']!r} system's "

@@ -37,7 +37,7 @@ from vinnp.models.vin import VIN
 from vinnp.optim import Adam
 from vinnp.training.checkpoint import load_checkpoint, save_checkpoint
 from vinnp.training.fused import make_stepper
-from vinnp.training.setup import candidates, milestones, PRE_FIELD_INIT, prepare_data, prepare_run, seeds
+from vinnp.training.setup import candidates, milestones, n_inputs, PRE_FIELD_INIT, prepare_data, prepare_run, seeds
 from vinnp.training.rundir import (DATA_HASH, RECORDS, check_run_config, check_same_data, create_run_dir, load_run_config,
                                    start_checks)
 
@@ -48,26 +48,34 @@ class TrainingDiverged(RuntimeError):
     pass
 
 
+BATCH_KEYS = ("q", "p", "dqdt", "dpdt", "u")  # u: the control inputs of a driven system's data
+
+
+def _batch(data):
+    return {k: data[k] for k in BATCH_KEYS if data.get(k) is not None}
+
+
 def _windowed(batch, window, stride):
-    return {k: windows(batch[k], window, stride) for k in ("q", "p", "dqdt", "dpdt")}
+    return {k: windows(v, window, stride) for k, v in batch.items()}
 
 
 def build_phases(cfg, data):
     """[(name, model, batch, n_steps)]: an optional windowed warm-up, then whole trajectories."""
     train = data["train"]
     d = train["q"].shape[-1]
-    is_vin = cfg["model"] not in ("nn", "hnn")
+    m = n_inputs(train)
     full = make_model(cfg["model"], d, data["h"], n_seq=train["q"].shape[0], hidden=tuple(cfg["hidden"]),
-                      learn_mass=cfg["learn_mass"])
+                      learn_mass=cfg["learn_mass"], n_inputs=m)
+    is_vin = full.family == "vin"
     phases = []
     warm = min(cfg["warmup_steps"], cfg["steps"] // 4) if is_vin else 0
     T = train["q"].shape[1]
     if warm > 0 and cfg["window"] < T:
-        wb = _windowed(train, cfg["window"], cfg["window_stride"])
+        wb = _windowed(_batch(train), cfg["window"], cfg["window_stride"])
         wm = make_model(cfg["model"], d, data["h"], n_seq=wb["q"].shape[0], hidden=tuple(cfg["hidden"]),
-                        learn_mass=cfg["learn_mass"])
+                        learn_mass=cfg["learn_mass"], n_inputs=m)
         phases.append(("warmup", wm, wb, warm))
-    batch = {k: train[k] for k in ("q", "p", "dqdt", "dpdt")}
+    batch = _batch(train)
     phases.append(("full", full, batch, cfg["steps"] - sum(p[3] for p in phases)))
     return phases
 
@@ -94,14 +102,14 @@ def validation_nll(model, params, val, fit_steps=300, fit_lr=1e-2):
     own derivative likelihood.
     """
     if model.family == "derivative":
-        return float(model.loss(params, val))
-    batch = {k: val[k] for k in ("q", "p")}
+        return float(model.loss(params, _batch(val)))
+    batch = {k: v for k, v in _batch(val).items() if k in ("q", "p", "u")}
     vmodel = VIN(model.cell, batch["q"].shape[0])
     vparams = vmodel.layout.zeros(params.dtype)
     k = vmodel.layout.slice("x1")
     vparams[: k.start] = model.cell_params(params)
     vmodel.layout.view(vparams, "x1")[...] = model.cell.initial_state(params, model.layout, batch["q"][:, 0],
-                                                                     batch["p"][:, 0])
+                                                                     batch["p"][:, 0], u=vmodel.batch_inputs(batch, 1))
     vmodel.layout.view(vparams, "log_var")[...] = model.layout.view(params, "log_var")
     opt = Adam(vparams.size, lr=fit_lr, dtype=params.dtype)
     mask = np.zeros_like(vparams)
@@ -333,8 +341,7 @@ def finish_run(run_dir, cfg, data=None, log=None):
     # (the NN/HNN forecasts) cannot converge on a float32 vector field, and energy drifts of
     # 1e-3 over 200 steps should not carry float32 round-off.
     params = params.astype(np.float64)
-    train = data["train"]
-    batch = {k: train[k] for k in ("q", "p", "dqdt", "dpdt")}
+    batch = _batch(data["train"])
     ratio = stuck_ratio(model, params, batch)
     system = data["system"].name if data["system"] is not None else "imported"
     metrics = {"model": cfg["model"], "system": cfg["system"] if cfg["data"] is None else system,

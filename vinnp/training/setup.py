@@ -73,6 +73,9 @@ def make_config(**overrides):
     if unknown:
         raise ValueError(f"config: unknown field(s) {', '.join(sorted(unknown))}")
     cfg = {**DEFAULTS, **{k: v for k, v in overrides.items() if v is not None or k == "data"}}
+    if overrides.get("model") is None and cfg["data"] is None and cfg["system"] in SYSTEMS \
+            and get_system(cfg["system"]).forced:
+        cfg["model"] = integrators.default("default-forced")  # a system with friction or inputs
     one_of(cfg["model"], "model", MODELS)
     if cfg["data"] is not None:
         if not isinstance(cfg["data"], (str, os.PathLike)):
@@ -82,9 +85,11 @@ def make_config(**overrides):
 
         one_of(cfg["system"], "system", SYSTEMS)
         spec = integrators.INTEGRATORS.get(cfg["model"])
-        if spec is not None and spec.lie_group and not get_system(cfg["system"]).is_angle:
+        system = get_system(cfg["system"])
+        if spec is not None and spec.lie_group and not system.is_angle:
             raise ValueError(f"model: {cfg['model']} evolves on {spec.lie_group} and needs a system whose "
                              f"configuration is an angle; {cfg['system']!r} is not")
+        check_takes_inputs(cfg["model"], system.n_inputs, f"the {cfg['system']} data")
     for key in ("n_traj", "steps", "n_val", "n_test", "window", "window_stride", "checkpoint_every"):
         cfg[key] = positive_int(cfg[key], key)
     cfg["warmup_steps"] = positive_int(cfg["warmup_steps"], "warmup_steps", minimum=0)
@@ -104,6 +109,17 @@ def make_config(**overrides):
     if cfg["learn_mass"] and not (spec and spec.mass):
         raise ValueError(f"learn_mass: the {cfg['model']} model has no mass matrix")
     return cfg
+
+
+def check_takes_inputs(model, n_inputs, source):
+    """Refuse a model that cannot take the control inputs the data carry (ValueError naming --model)."""
+    if not n_inputs:
+        return
+    spec = integrators.INTEGRATORS.get(model)
+    if spec is not None and not spec.forced:
+        forced = ", ".join(n for n, s in integrators.INTEGRATORS.items() if s.forced)
+        raise ValueError(f"model: {model} takes no control inputs, and {source} carry {n_inputs}; "
+                         f"use a forced VIN ({forced}) or a baseline")
 
 
 def check_config(cfg):
@@ -187,25 +203,40 @@ def prepare_run(cfg):
     n_val = data["val"]["q"].shape[0]
     if cfg["data"] is None:
         digest = arrays_digest({f"{part}.{k}": data[part][k] for part in ("train", "val")
-                                for k in ("q", "p", "dqdt", "dpdt")})
+                                for k in ("q", "p", "dqdt", "dpdt", "u") if k in data[part]})
         return {**cfg, DATA_HASH: digest}, data
     check_budget(cfg, n_train, n_val, n_points, d)
+    check_takes_inputs(cfg["model"], n_inputs(data["train"]), os.path.basename(cfg["data"]))
     system = data["system"].name if data["system"] is not None else "imported"
     return {**cfg, "system": system, "n_traj": n_train, "n_val": n_val, DATA_HASH: file_digest(cfg["data"])}, data
 
 
+def n_inputs(dataset):
+    """The number m of control inputs a dataset carries (its ``u`` is (n, T, m)), 0 without."""
+    u = dataset.get("u")
+    return 0 if u is None else int(u.shape[-1])
+
+
 def prepare_data(cfg):
-    """-> dict: train, val (dataset dicts), test (q0, p0) or None, system or None, h (s)."""
+    """-> dict: train, val (dataset dicts), test (q0, p0) or None, test_u (n_test, n_steps, m) or
+    None (the held-out input sequences of a driven system), system or None, h (s)."""
     s_train, s_val, s_test, _ = seeds(cfg["seed"])
     if cfg["data"] is not None:
         return _user_data(cfg)
     system = get_system(cfg["system"])
     train = make_noisy_dataset(system, cfg["n_traj"], s_train)
     val = make_noisy_dataset(system, cfg["n_val"], s_val)
+    h = float(train["t"][1] - train["t"][0])
     rng = np.random.default_rng(s_test)
-    q0, p0 = system.sample_initial_states(cfg["n_test"], rng)
-    return {"train": train, "val": val, "test": (q0[:, None], p0[:, None]), "system": system,
-            "h": float(train["t"][1] - train["t"][0])}
+    test_u = None
+    if system.n_inputs:  # held-out states under held-out input sequences, below the separatrix
+        n_steps = int(round(cfg["forecast_seconds"] / h))
+        q0, p0, test_u = system.sample_trajectories(cfg["n_test"], h * np.arange(n_steps + 1), rng)[:3]
+        test_u = test_u[:, :n_steps]
+    else:
+        q0, p0 = system.sample_initial_states(cfg["n_test"], rng)
+    return {"train": train, "val": val, "test": (q0[:, None], p0[:, None]), "test_u": test_u, "system": system,
+            "h": h}
 
 
 def _user_data(cfg):
@@ -229,12 +260,15 @@ def _user_data(cfg):
     val = {**{k: v[-n_val:] for k, v in split.items()}, "t": ds["t"]}
     meta = ds.get("meta", {}) or {}
     system = None
-    if meta.get("system") in ("spring", "pendulum"):
+    if meta.get("system") in SYSTEMS:
         system = get_system(meta["system"], **meta.get("params", {}))
-    test = None
-    if system is not None and "q_true" in val:
+    test = test_u = None
+    # a driven system's forecast needs its inputs over the whole horizon, which a file's
+    # trajectories do not have beyond their own span: no forecast RMSE then (report says why)
+    if system is not None and "q_true" in val and not system.n_inputs:
         test = (val["q_true"][:, 0], val["p_true"][:, 0])
-    return {"train": train, "val": val, "test": test, "system": system, "h": float(ds["t"][1] - ds["t"][0])}
+    return {"train": train, "val": val, "test": test, "test_u": test_u, "system": system,
+            "h": float(ds["t"][1] - ds["t"][0])}
 
 
 def _is_vinnp_dataset(path):
