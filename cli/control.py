@@ -6,7 +6,12 @@ import sys
 
 import click
 
+import numpy as np
+
 from vinnp.checks import positive_float, positive_int
+from vinnp.control import CEMPlanner, run_closed_loop, score_hold
+from vinnp.control.truth import CONTROLLED, TrueSystem
+from vinnp.evaluation.embedded import EmbeddedVIN
 
 
 @click.command()
@@ -26,10 +31,6 @@ def control(run_dir, target, hold, tol, seed, horizon, samples, iters, seconds):
     first control to the true system (DOP853) for one model step, repeats; then prints the
     score, one line per figure. Exit status 0 whether or not the hold succeeded.
     """
-    import numpy as np
-
-    from vinnp.control import CEMPlanner, run_closed_loop, score_hold
-
     horizon = positive_int(horizon, "--horizon")
     samples = positive_int(samples, "--samples", minimum=2)
     iters = positive_int(iters, "--iters")
@@ -66,8 +67,6 @@ def control(run_dir, target, hold, tol, seed, horizon, samples, iters, seconds):
 
 def _true_system(run_dir):
     """The true system of the run (config.json's "system"), if it has control inputs."""
-    from vinnp.control.truth import SYSTEMS
-
     if not os.path.isdir(run_dir):
         raise ValueError(f"RUN_DIR: {run_dir!r} is not a run directory (no such folder)")
     for name in ("config.json", "model.npz"):
@@ -78,24 +77,19 @@ def _true_system(run_dir):
             name = json.load(fh)["system"]
     except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError) as exc:
         raise ValueError(f"RUN_DIR: {run_dir!r} has an unreadable config.json ({exc!r})") from None
-    if name not in SYSTEMS:
+    if name not in CONTROLLED:
         raise ValueError(f"RUN_DIR: the run's system is {name!r}, which has no control inputs; "
-                         f"expected a run of {', '.join(sorted(SYSTEMS))}")
-    return SYSTEMS[name]
+                         f"expected a run of {', '.join(CONTROLLED)}")
+    return TrueSystem.named(name)
 
 
 def _load_model(path, system):
     """The run's forced VIN, loaded with NumPy alone; refused unless its inputs match the system's."""
-    from vinnp.evaluation import embedded
-
-    if not hasattr(embedded, "EmbeddedVIN"):
-        raise ValueError("model.npz: this vinnp cannot load forced VINs (no vinnp.evaluation.embedded.EmbeddedVIN)")
-    model = embedded.EmbeddedVIN.load(path)
-    n_inputs = int(getattr(model, "n_inputs", 0) or 0)
-    if n_inputs == 0:
+    model = EmbeddedVIN.load(path)
+    if model.n_inputs == 0:
         raise ValueError(f"model.npz: {path!r} is a model without control inputs; `vinnp control` needs a "
                          f"forced VIN trained on a system with inputs")
-    if n_inputs != system.n_inputs or int(model.dim) != system.dim:
-        raise ValueError(f"model.npz: the model has {model.dim} coordinate(s) and {n_inputs} input(s); "
+    if model.n_inputs != system.n_inputs or model.dim != system.dim:
+        raise ValueError(f"model.npz: the model has {model.dim} coordinate(s) and {model.n_inputs} input(s); "
                          f"the run's system has {system.dim} and {system.n_inputs}")
     return model

@@ -1,9 +1,10 @@
 """``vinnp experiment``: the paper's experiments end to end."""
 
 import click
-from vinnp.checks import positive_int
-from vinnp.experiments.noisy import run_noisy
+
 from vinnp.checks import one_of, positive_int
+from vinnp.experiments import forced as forced_experiment
+from vinnp.experiments.noisy import run_noisy
 from vinnp.experiments.pixels import run_pixels
 
 
@@ -70,3 +71,34 @@ def pixels(trials, steps, out, systems, embeddings):
                                       log=lambda m: click.echo(m, err=True))
     click.echo(table)
     click.echo(f"runtime: {seconds:.0f} s; results in {out}/results.json, figures {out}/figure*.png")
+
+
+@experiment.command()
+@click.option("--seeds", type=int, default=5, show_default=True)
+@click.option("--steps", type=int, default=10000, show_default=True,
+              help="Largest step count; validation chooses among 2000/5000/10000 up to it.")
+@click.option("--out", type=click.Path(file_okay=False), default="runs/experiment-forced", show_default=True)
+@click.option("--systems", default=",".join(forced_experiment.SYSTEMS), show_default=True)
+@click.option("--models", default=",".join(forced_experiment.MODELS), show_default=True)
+@click.option("--first-seed", type=int, default=0, show_default=True)
+def forced(seeds, steps, out, systems, models, first_seed):
+    """Friction and control: damped and driven systems x {NN, HNN, dissipative HNN, VIN-VV, forced
+    VIN-SV, forced VIN-VV} x seeds; forecast RMSE, energy error and the recovered friction.
+
+    Finished runs inside --out are reused, and an interrupted one resumes.
+    """
+    positive_int(seeds, "--seeds")
+    positive_int(steps, "--steps")
+    positive_int(first_seed, "--first-seed", minimum=0)
+    names = tuple(s for s in systems.split(",") if s)
+    chosen = tuple(m for m in models.split(",") if m)
+    for name in names:
+        one_of(name, "--systems", forced_experiment.SYSTEMS)
+    for name in chosen:
+        one_of(name, "--models", forced_experiment.MODELS)
+    if not names or not chosen:
+        raise ValueError("--systems/--models: expected at least one name (comma-separated)")
+    rows, table, seconds = forced_experiment.run_forced(out, seeds=seeds, steps=steps, systems=names, models=chosen,
+                                                        first_seed=first_seed, log=lambda m: click.echo(m, err=True))
+    click.echo(table)
+    click.echo(f"runtime: {seconds:.0f} s; results in {out}/results.json, figures {out}/*.png")

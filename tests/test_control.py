@@ -8,9 +8,12 @@ import sys
 import numpy as np
 import pytest
 
+from vinnp.cli import control as control_cli
 from vinnp.cli.main import main
 from vinnp.control import CEMPlanner, ClosedLoop, run_closed_loop, score_hold, tracking_cost
-from vinnp.control.truth import SYSTEMS, DrivenPendulum
+from vinnp.control.truth import TrueSystem
+
+TRUE = TrueSystem.named("driven-pendulum")
 
 # the driven pendulum, written out here independently of vinnp.control.truth
 M, L, G, C, U_MAX, H = 1.0, 1.0, 9.81, 0.1, 6.0, 0.1
@@ -80,10 +83,11 @@ def test_cem_saturates_at_the_bound_and_never_samples_beyond_it():
 
 def test_closed_loop_with_a_perfect_model_reaches_and_holds_the_target():
     target, tol, hold = 0.5, 0.05, 5.0
-    true = SYSTEMS["driven-pendulum"]
+    true = TRUE
     planner = CEMPlanner(pendulum_rollout, n_inputs=1, u_max=U_MAX, horizon=12, n_samples=60, n_iters=3,
                          target=target)
-    run = run_closed_loop(planner, true.step, 0.0, 0.0, 80, h=H, rng=np.random.default_rng(0))
+    run = run_closed_loop(planner, lambda q, p, u: true.step(q, p, u, H), 0.0, 0.0, 80, h=H,
+                          rng=np.random.default_rng(0))
     assert isinstance(run, ClosedLoop)
     assert run.q.shape == (81, 1) and run.u.shape == (80, 1) and run.plan_seconds.shape == (80,)
     assert np.max(np.abs(run.u)) <= U_MAX
@@ -97,7 +101,7 @@ def test_same_seed_same_controls():
     def controls(seed):
         planner = CEMPlanner(pendulum_rollout, n_inputs=1, u_max=U_MAX, horizon=8, n_samples=30, n_iters=2,
                              target=0.5)
-        return run_closed_loop(planner, SYSTEMS["driven-pendulum"].step, 0.0, 0.0, 10, h=H,
+        return run_closed_loop(planner, lambda q, p, u: TRUE.step(q, p, u, H), 0.0, 0.0, 10, h=H,
                                rng=np.random.default_rng(seed)).u
 
     a, b, c = controls(3), controls(3), controls(4)
@@ -107,7 +111,7 @@ def test_same_seed_same_controls():
 
 def test_truth_step_agrees_with_an_independent_rk4():
     q, p = pendulum_rollout(np.array([[0.3]]), np.array([[-0.2]]), np.full((1, 1, 1), 2.5), sub=200)
-    q1, p1 = DrivenPendulum().step(np.array([0.3]), np.array([-0.2]), np.array([2.5]))
+    q1, p1 = TRUE.step(np.array([0.3]), np.array([-0.2]), np.array([2.5]), H)
     np.testing.assert_allclose([q1[0], p1[0]], [q[0, 1, 0], p[0, 1, 0]], atol=1e-10)
 
 
@@ -176,7 +180,7 @@ def test_bad_plan_and_loop_arguments_name_the_field():
                                                                                         np.random.default_rng(0))
     with pytest.raises(ValueError, match="^rollout: expected a callable"):
         CEMPlanner(None, n_inputs=1, u_max=1.0, target=0.0)
-    step = SYSTEMS["driven-pendulum"].step
+    step = TRUE.step
     with pytest.raises(ValueError, match="^n_steps: expected an integer >= 1"):
         run_closed_loop(planner, step, 0.0, 0.0, 0, h=H, rng=np.random.default_rng(0))
     with pytest.raises(ValueError, match="^true_step: expected a callable"):
@@ -185,8 +189,8 @@ def test_bad_plan_and_loop_arguments_name_the_field():
         run_closed_loop(planner, step, 0.0, 0.0, 3, h=-0.1, rng=np.random.default_rng(0))
     with pytest.raises(ValueError, match="^target: expected"):
         tracking_cost(np.zeros((2, 2)))
-    with pytest.raises(ValueError, match="^target: holding 0.7 rad needs a torque"):
-        DrivenPendulum().check_target(0.7)
+    with pytest.raises(ValueError, match="^target: holding 0.7 rad needs an input"):
+        TRUE.check_target(0.7)
 
 
 # --- the CLI, with a stand-in for the forced-VIN loader (vinnp.evaluation.embedded.EmbeddedVIN)
@@ -224,10 +228,8 @@ def cli(argv, capsys):
 
 @pytest.fixture
 def stand_in(monkeypatch):
-    from vinnp.evaluation import embedded
-
-    monkeypatch.setattr(embedded, "EmbeddedVIN", StandInVIN, raising=False)
-    return embedded
+    monkeypatch.setattr(control_cli, "EmbeddedVIN", StandInVIN)
+    return control_cli
 
 
 def test_cli_prints_the_score(tmp_path, capsys, stand_in):
@@ -241,20 +243,18 @@ def test_cli_prints_the_score(tmp_path, capsys, stand_in):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--target", "0.7"], "--target: holding 0.7 rad needs a torque"),
-    (["--target", "-0.8"], "--target: holding -0.8 rad needs a torque"),
+    (["--target", "0.7"], "--target: holding 0.7 rad needs an input"),
+    (["--target", "-0.8"], "--target: holding -0.8 rad needs an input"),
     (["--horizon", "0"], "--horizon: expected an integer >= 1"),
     (["--samples", "0"], "--samples: expected an integer >= 2"),
     (["--iters", "-1"], "--iters: expected an integer >= 1"),
     (["--hold", "5", "--seconds", "3"], "--seconds: expected at least --hold"),
 ])
 def test_cli_refuses_bad_options_in_one_line(tmp_path, capsys, argv, message, monkeypatch):
-    from vinnp.evaluation import embedded
-
     def never(path):
         raise AssertionError("the model was loaded before the options were checked")
 
-    monkeypatch.setattr(embedded, "EmbeddedVIN", type("Never", (), {"load": staticmethod(never)}), raising=False)
+    monkeypatch.setattr(control_cli, "EmbeddedVIN", type("Never", (), {"load": staticmethod(never)}))
     code, out, err = cli([make_run(tmp_path), *argv], capsys)
     assert code == 2 and out == ""
     assert err.startswith(f"vinnp: error: {message}") and err.count("\n") == 1

@@ -46,8 +46,9 @@ def _run(cell, layout, params, x1, T, D, drive):
     mass = cell.forcing.kernel_mass(minv, m, np.asarray(D, dt), cell.h)
     obs = np.empty((x1.shape[0], T, 2, cell.dim), dt)
     aux = np.empty((x1.shape[0], T, cell.spec.aux * cell.dim), dt)
-    kernels.rollout(cell.spec.tag, cell.kernel_net(params, layout), mass, dt.type(cell.h), np.ascontiguousarray(x1, dt),
-                    np.ascontiguousarray(drive, dt), obs, aux)
+    net = cell.kernel_net(params, layout)
+    kernels.rollout(cell.spec.tag, net, mass, dt.type(cell.h), np.ascontiguousarray(x1, dt),
+                    np.ascontiguousarray(drive, dt), obs, aux, kernels.workspace(net, x1.shape[0], T, cell.dim, 4))
     return obs
 
 

@@ -72,7 +72,7 @@ def _qp_step(cell, layout, params):
     minv, _ = cell.matrices(params, layout, "cell")
 
     def fn(Z):
-        x1 = cell.spec.initial_state(Z[:, :d], Z[:, d:], minv, cell.h)
+        x1 = cell.initial_state(params, layout, Z[:, :d], Z[:, d:])
         return cell.rollout(params, layout, x1, 2)[0][:, 1].reshape(len(Z), 2 * d)
 
     return fn
@@ -117,13 +117,20 @@ def test_time_reversible_as_declared(name, learn):
 # convergence order
 # ---------------------------------------------------------------------------
 
+C = 0.3  # the friction coefficient the forced cells' order is measured with
+
+
 def known_force_cell(name, h):
     """The cell with a force it can represent exactly, chosen from its declaration: the
-    pendulum U = g (1 - cos q) for a potential network, r = -g sin th for a cell on SO(2);
-    a free-form field (explicit Euler) carries the linear spring (p, -q). -> (cell, layout,
-    params, rhs) with rhs(t, (q, p)) the true vector field."""
+    pendulum U = g (1 - cos q) for a potential network (with viscous friction C for a forced
+    cell), r = -g sin th for a cell on SO(2); a free-form field (explicit Euler) carries the
+    linear spring (p, -q). -> (cell, layout, params, rhs) with rhs(t, (q, p)) the true vector field."""
     spec = registry.get(name)
-    if spec.potential:
+    if spec.forced:
+        cell = make_cell(name, 1, h, hidden=(1,), activation="sin")
+        values = {"W1": 1.0, "b1": np.pi / 2, "W2": -G, "b2": G}
+        rhs = lambda t, y: [y[1], -G * np.sin(y[0]) - C * y[1]]  # noqa: E731
+    elif spec.potential:
         cell = make_cell(name, 1, h, hidden=(1,), activation="sin")
         values = {"W1": 1.0, "b1": np.pi / 2, "W2": -G, "b2": G}
         rhs = lambda t, y: [y[1], -G * np.sin(y[0])]  # noqa: E731
@@ -139,6 +146,8 @@ def known_force_cell(name, h):
     params = layout.zeros()
     for k, v in values.items():
         layout.view(params, f"cell.net.{k}")[...] = v
+    if spec.forced:  # D = L L^T = C with L = exp(l)
+        layout.view(params, "cell.force.L")[...] = 0.5 * np.log(C)
     return cell, layout, params, rhs
 
 
@@ -165,7 +174,9 @@ def global_errors(name, rollout=None):
             obs = cell.rollout(params, layout, x1, n + 1)[0]
         else:
             minv, m = cell.matrices(params, layout, "cell")
-            obs = rollout(cell.net.weights(params, layout, "cell.net"), cell.net.activations, minv, m, h, x1, n + 1)
+            forces = () if not cell.spec.forced else (cell.dissipation(params, layout), np.zeros((1, n + 1, 1)))
+            obs = rollout(cell.net.weights(params, layout, "cell.net"), cell.net.activations, minv, m, h, x1, n + 1,
+                          *forces)
         errors.append(abs(obs[0, n, 0, 0] - exact))
     return np.array(errors)
 

@@ -148,17 +148,19 @@ class Cell(NetAndMass):
         h = params.dtype.type(self.h)
         obs = np.empty((B, T, 2, self.dim), params.dtype)
         aux = np.empty((B, T, self.spec.aux * self.dim), params.dtype)
-        kernels.rollout(self.spec.tag, net, mass, h, x1, drive, obs, aux)
-        return obs, (x1, obs, aux, net, mass, h, drive, u)
+        ws = kernels.workspace(net, B, T, self.dim, mass.shape[0])
+        kernels.rollout(self.spec.tag, net, mass, h, x1, drive, obs, aux, ws)
+        return obs, (x1, obs, aux, net, mass, h, drive, u, ws)
 
     def backward(self, params, layout, cache, g_obs, grad, prefix="cell"):
         """Accumulate (+=) the parameter gradient into ``grad``; return dLoss/dx1 (B, 2, d)."""
-        x1, obs, aux, net, mass, h, drive, u = cache
+        x1, obs, aux, net, mass, h, drive, u, ws = cache
         g_obs = np.ascontiguousarray(g_obs, params.dtype)
         g_x1 = np.zeros_like(x1)
         g_mass = np.zeros_like(mass)
         g_drive = np.zeros_like(drive)
-        kernels.rollout_backward(self.spec.tag, net, mass, h, x1, drive, obs, aux, g_obs, grad, g_mass, g_x1, g_drive)
+        kernels.rollout_backward(self.spec.tag, net, mass, h, x1, drive, obs, aux, g_obs, grad, g_mass, g_x1, g_drive,
+                                 ws)
         self.fold_gradients(params, layout, mass, g_mass, g_drive, u, grad, prefix)
         return g_x1
 

@@ -5,7 +5,6 @@ seeds. Each run chooses its step count on validation data and is scored on
 20 s forecasts from noise-free held-out initial states.
 """
 
-import json
 import os
 import time
 
@@ -13,17 +12,16 @@ import numpy as np
 
 from vinnp.dynamics import registry as integrators
 from vinnp.io import save_json, save_text
-from vinnp.models.derivative import BASELINES
 from vinnp.evaluation.report import forecast_rows
 from vinnp.plots.forecast import plot_forecasts
 from vinnp.training.checkpoint import load_checkpoint
-from vinnp.training.run import check_reuse, train_run
+from vinnp.experiments.runs import train_or_reuse
 from vinnp.training.setup import make_config, prepare_data
 
 SYSTEMS = ("spring", "pendulum")
 REGIMES = (25, 5)
-# the paper's Section 4.1 models: the baselines, then the integrators of its table
-MODELS = BASELINES + integrators.with_role("table-noisy")
+# the paper's Section 4.1 models: its two baselines, then the integrators of its table
+MODELS = ("nn", "hnn") + integrators.with_role("table-noisy")
 
 
 def run_noisy(out, seeds=3, steps=10000, systems=SYSTEMS, regimes=REGIMES, models=MODELS, log=print,
@@ -45,14 +43,8 @@ def run_noisy(out, seeds=3, steps=10000, systems=SYSTEMS, regimes=REGIMES, model
                 for seed in range(first_seed, first_seed + seeds):
                     cfg = make_config(system=system, model=model, n_traj=n_traj, steps=steps, seed=seed, dtype=dtype,
                                       **overrides)
-                    run_dir = os.path.join(out, "runs", f"{system}-n{n_traj}-{model}-s{seed}")
-                    check_reuse(cfg, run_dir)
-                    if os.path.exists(os.path.join(run_dir, "metrics.json")):
-                        with open(os.path.join(run_dir, "metrics.json")) as fh:
-                            m = json.load(fh)
-                    else:
-                        m = train_run(cfg, run_dir, resume=os.path.exists(os.path.join(run_dir, "config.json")),
-                                      progress=progress, log=log)
+                    m = train_or_reuse(cfg, os.path.join(out, "runs", f"{system}-n{n_traj}-{model}-s{seed}"), log,
+                                       progress)
                     rows.append({"system": system, "n_traj": n_traj, "model": model, "seed": seed,
                                  "rmse_3s": m["rmse_3s"], "rmse_10s": m["rmse_10s"], "rmse_20s": m["rmse_20s"],
                                  "rmse_mean": rmse_mean(m),

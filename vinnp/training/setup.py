@@ -17,7 +17,7 @@ from vinnp.data.noisy import make_noisy_dataset
 from vinnp.dynamics import registry as integrators
 from vinnp.io import load_npz
 from vinnp.layers.mlp import INIT_SCHEMES
-from vinnp.models.registry import MODELS
+from vinnp.models.registry import BASELINES, MODELS
 from vinnp.systems import get_system, SYSTEMS
 from vinnp.training import rundir
 from vinnp.training.rundir import arrays_digest, check_loaded, DATA_HASH, file_digest
@@ -167,8 +167,7 @@ def check_budget(cfg, n_train, n_val, n_points, d):
     n_train, n_val: trajectories trained and validated on; n_points: time points of each; d: coordinates.
     The estimates are rough (within a factor of a few) and meant to catch impossible sizes.
     """
-    widths = [d if cfg["model"] not in ("nn", "hnn") else 2 * d, *cfg["hidden"],
-              2 * d if cfg["model"] == "nn" else 1]
+    widths = [2 * d if cfg["model"] in BASELINES else d, *cfg["hidden"], 2 * d if cfg["model"] == "nn" else 1]
     weights = sum(a * b + b for a, b in zip(widths[:-1], widths[1:]))
     item = np.dtype(cfg["dtype"]).itemsize
     points = (n_train + n_val) * n_points
