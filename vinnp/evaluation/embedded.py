@@ -99,12 +99,6 @@ class EmbeddedVIN:
         return obs[:, :, 0], obs[:, :, 1]
 
 
-def load_vin(path):
-    """-> (kind, weights, activations, minv, m, h, dim) from a VIN checkpoint."""
-    vin = EmbeddedVIN.load(path)
-    return vin.kind, vin.weights, vin.activations, vin.minv, vin.m, vin.h, vin.dim
-
-
 def forecast(path, q0, p0, n_steps, u=None):
     """(t, q, p): n_steps + 1 states from (q0, p0) (each (d,)), t[0] = 0; u (n_steps, m) for a
     model with inputs."""
