@@ -112,3 +112,21 @@ def test_an_unforced_model_refuses_inputs(tmp_path, capsys):
     code, _, err = cli(["forecast", out, "--q0", "1", "--p0", "0", "--steps", "1", "--inputs",
                         str(tmp_path / "u.csv")], capsys)
     assert code == 2 and "trained without control inputs" in err
+
+
+def test_the_planner_runs_on_a_trained_forced_vin_with_numpy_alone(driven_run):
+    """The embedded use: the model file, NumPy and vinnp; Numba and SciPy made unimportable."""
+    out, _ = driven_run
+    script = ("import sys; sys.modules['numba'] = None; sys.modules['scipy'] = None\n"
+              "import numpy as np\n"
+              "from vinnp.control import CEMPlanner\n"
+              "from vinnp.evaluation.embedded import EmbeddedVIN\n"
+              f"model = EmbeddedVIN.load({os.path.join(out, 'model.npz')!r})\n"
+              "planner = CEMPlanner(model.rollout, n_inputs=1, u_max=6.0, horizon=5, n_samples=20, n_iters=2,"
+              " target=0.5)\n"
+              "plan = planner.plan(0.0, 0.0, np.random.default_rng(0))\n"
+              "assert plan.shape == (5, 1) and np.all(np.abs(plan) <= 6.0)\n"
+              "assert 'numba' not in [m.split('.')[0] for m in sys.modules if sys.modules[m] is not None]\n"
+              "print('ok')\n")
+    res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert res.returncode == 0 and res.stdout.strip() == "ok", res.stderr
