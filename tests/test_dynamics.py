@@ -53,7 +53,9 @@ def random_x1(kind, B, d, rng):
 def oracle(cell, layout, params, x1, T):
     minv, m = cell.matrices(params, layout, "cell")
     weights = cell.net.weights(params, layout, "cell.net")
-    return cell.spec.reference(weights, cell.net.activations, minv, m, cell.h, x1, T)
+    # a forced cell (no inputs here): its learned dissipation, and no drive
+    forces = () if not cell.spec.forced else (cell.dissipation(params, layout), np.zeros((x1.shape[0], T, cell.dim)))
+    return cell.spec.reference(weights, cell.net.activations, minv, m, cell.h, x1, T, *forces)
 
 
 def set_net(layout, params, **values):
@@ -146,9 +148,8 @@ def test_so2_clipping_matches_reference():
 def test_initial_state_reproduces_the_observed_state(kind):
     d = get(kind).dim or 3
     cell, layout, params, rng = build(kind, d, learn_mass=get(kind).mass, seed=11)
-    minv, _ = cell.matrices(params, layout, "cell")
     q, p = rng.standard_normal((4, d)), 0.5 * rng.standard_normal((4, d))
-    obs, _ = cell.rollout(params, layout, cell.spec.initial_state(q, p, minv, cell.h), 3)
+    obs, _ = cell.rollout(params, layout, cell.initial_state(params, layout, q, p), 3)
     np.testing.assert_allclose(obs[:, 0, 0], q, rtol=1e-13, atol=1e-13)
     np.testing.assert_allclose(obs[:, 0, 1], p, rtol=1e-12, atol=1e-12)
 

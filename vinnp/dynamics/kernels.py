@@ -94,6 +94,31 @@ def workspace(net, B, T, d, n_mass):
                      np.empty((nchunk, n_mass, d, d), dt))
 
 
+@njit(cache=True)
+def zero(a, b):
+    """a[...] = 0 and b[...] = 0. Kept out of the parallel kernels on purpose: there Numba turns
+    each array statement into a parallel region of its own, and their thread wake-ups cost
+    more than the work (a VIN step measured 870 us with them inline, 560 us without)."""
+    a[...] = 0.0
+    b[...] = 0.0
+
+
+@njit(cache=True)
+def reduce_chunks(grad, p_grad, g_mass, p_mass):
+    """grad += sum_c p_grad[c], g_mass = sum_c p_mass[c], chunk by chunk in a fixed order (the
+    result does not depend on the thread count). Serial on purpose (see ``zero``)."""
+    g_mass[...] = 0.0
+    for c in range(p_grad.shape[0]):
+        grad += p_grad[c]
+        g_mass += p_mass[c]
+
+
+@njit(cache=True)
+def add(a, b):
+    """a += b, serially (see ``zero``)."""
+    a += b
+
+
 @njit(cache=True, parallel=True)
 def rollout(tag, net, mass, h, X1, drive, obs, aux, ws):
     """obs (B, T, 2, d) and aux (B, T, A) from X1 (B, 2, d) and drive (B, T or 0, d)."""
@@ -111,12 +136,10 @@ def rollout_backward(tag, net, mass, h, X1, drive, obs, aux, g_obs, grad, g_mass
     B = obs.shape[0]
     nchunk, size = chunking(B)
     for c in prange(nchunk):
-        p_grad, p_mass = ws.p_grad[c], ws.p_mass[c]
-        p_grad[:] = 0.0
-        p_mass[:] = 0.0
+        zero(ws.p_grad[c], ws.p_mass[c])
         for b in range(c * size, min(B, (c + 1) * size)):
             step_backward(tag, net, mass, h, X1[b], drive[b], obs[b], aux[b], g_obs[b], ws.bufs[c], ws.vecs[c],
-                          p_grad, p_mass, g_X1[b], g_drive[b])
-    for c in range(nchunk):
-        grad += ws.p_grad[c]
-        g_mass += ws.p_mass[c]
+                          ws.p_grad[c], ws.p_mass[c], g_X1[b], g_drive[b])
+    acc = np.zeros_like(g_mass)
+    reduce_chunks(grad, ws.p_grad, acc, ws.p_mass)
+    add(g_mass, acc)

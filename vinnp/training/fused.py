@@ -8,15 +8,15 @@ Here one compiled call runs the loss and gradient over a workspace allocated onc
 per-trajectory rollout and BPTT kernels of vinnp.dynamics (the very ones ``loss_and_grad``
 uses, so the maths is shared, not rewritten), the Gaussian likelihood of eq. (14) with its
 learned variance, and the reduction of the per-chunk gradients in a fixed order (the result
-does not depend on the thread count); a second runs Adam. Calling the batched rollout and
-BPTT kernels one after the other from Python instead measured 840-900 us a step against
-540 us (vin-vv, 25 x 30 points, 200 units, float32, 2 threads).
+does not depend on the thread count), and Adam. Calling the batched rollout and BPTT
+kernels one after the other from Python, or Adam apart, measured slower: 750-1000 us a step
+against 500-830 us (vin-vv, 25 x 30 points, 200 units, float32, 2 threads, noisy VM).
 
 ``make_stepper(model, batch, opt)`` returns a step for the models it covers (the VIN of
 every integrator in vinnp.dynamics.registry with a fixed mass, forced cells included, and
 the HNN without inputs) and None otherwise; the tests hold every step to
-``loss_and_grad`` + ``Adam.step``. (The VIN step is two compiled calls, the gradient and
-Adam, so that a forced cell's small matrix algebra runs in NumPy between them.)
+``loss_and_grad`` + ``Adam.step``. (A forced cell's step is two compiled calls, the
+gradient and Adam, so that its small matrix algebra runs in NumPy between them.)
 """
 
 import math
@@ -59,35 +59,34 @@ def _reduce_and_update(theta, grad, p_grad, lv_off, d_lv, loss, adam_m, adam_v, 
 
 
 @njit(cache=True, parallel=True)
-def _vin_grad(tag, net, mass, h, x1_off, lv_off, y, drive, obs, aux, g_obs, grad, g_mass, g_drive, ws):
-    """Loss (mean NLL per observed scalar, eq. 14) and gradient of a VIN of the integrator ``tag``
-    selects: grad <- dLoss/dtheta (network, x_1, log variance), g_mass <- dLoss/d(mass),
-    g_drive <- dLoss/d(drive). NaN if the loss is not finite (no gradient then)."""
+def _vin_step(tag, net, mass, h, x1_off, lv_off, y, drive, obs, aux, g_obs, grad, p_grad, bufs, vecs, p_mass, g_mass,
+              g_drive, adam_m, adam_v, adam_k, update):
+    """One VIN step of the integrator ``tag`` selects (vinnp.dynamics.kernels): loss (mean NLL per
+    observed scalar, eq. 14), grad <- dLoss/dtheta (network, x_1, log variance), g_mass <-
+    dLoss/d(mass), g_drive <- dLoss/d(drive), then Adam if ``update`` (a forced cell's step
+    adds its dissipation and input map's gradients first and calls :func:`_adam` itself).
+    Returns the loss, NaN if it or the gradient is not finite (then nothing moves)."""
     theta = net.theta
     B, T, _, d = y.shape
     x1 = theta[x1_off: x1_off + B * 2 * d].reshape(B, 2, d)
     nchunk, size = chunking(B)
     for c in prange(nchunk):
         for b in range(c * size, min(B, (c + 1) * size)):
-            step_rollout(tag, net, mass, h, x1[b], drive[b], obs[b], aux[b], ws.bufs[c], ws.vecs[c])
+            step_rollout(tag, net, mass, h, x1[b], drive[b], obs[b], aux[b], bufs[c], vecs[c])
     loss, d_lv = mean_gaussian_nll_kernel(obs, y, theta[lv_off], g_obs)  # eq. (14)
     if not math.isfinite(loss):
         return math.nan
-    grad[:] = 0.0
-    g_drive[:] = 0.0
+    kernels.zero(grad, g_drive)
     g_x1 = grad[x1_off: x1_off + B * 2 * d].reshape(B, 2, d)
     for c in prange(nchunk):
-        pg, pm = ws.p_grad[c], ws.p_mass[c]
-        pg[:] = 0.0
-        pm[:] = 0.0
+        kernels.zero(p_grad[c], p_mass[c])
         for b in range(c * size, min(B, (c + 1) * size)):
-            step_backward(tag, net, mass, h, x1[b], drive[b], obs[b], aux[b], g_obs[b], ws.bufs[c], ws.vecs[c], pg,
-                          pm, g_x1[b], g_drive[b])
-    g_mass[:] = 0.0
-    for c in range(nchunk):
-        grad += ws.p_grad[c]
-        g_mass += ws.p_mass[c]
+            step_backward(tag, net, mass, h, x1[b], drive[b], obs[b], aux[b], g_obs[b], bufs[c], vecs[c], p_grad[c],
+                          p_mass[c], g_x1[b], g_drive[b])
+    kernels.reduce_chunks(grad, p_grad, g_mass, p_mass)
     grad[lv_off] += d_lv
+    if update and not _adam(theta, grad, adam_m, adam_v, adam_k):
+        return math.nan
     return loss
 
 
@@ -145,9 +144,9 @@ def make_stepper(model, batch, opt):
 
 
 def _vin_stepper(model, batch, opt, dtype):
-    """The VIN step: :func:`_vin_grad` (compiled), then for a forced cell the dissipation and
-    input map's gradients from its matrix and drive gradients (NumPy: d x d algebra), then
-    the compiled Adam. Every array is allocated once, here."""
+    """The VIN step: :func:`_vin_step` (compiled, Adam included), or for a forced cell its
+    gradient, the dissipation and input map's gradients from the matrix and drive gradients
+    (NumPy: d x d algebra), then the compiled Adam. Every array is allocated once, here."""
     cell, layout = model.cell, model.layout
     y = np.ascontiguousarray(np.stack([batch["q"], batch["p"]], axis=2), dtype)
     B, T, _, d = y.shape
@@ -174,12 +173,11 @@ def _vin_stepper(model, batch, opt, dtype):
         if forced:  # D and B are parameters: the kernels' matrices and drive follow them
             mass = cell.mass_pair(params, layout)
             drive = cell.drive(params, layout, u, B, T)
-        loss = _vin_grad(cell.spec.tag, net, mass, h, x1_off, lv_off, y, drive, obs, aux, g_obs, grad, g_mass,
-                         g_drive, ws)
-        if not math.isfinite(loss):
-            return math.nan
-        if forced:
-            cell.fold_gradients(params, layout, mass, g_mass, g_drive, u, grad)
+        loss = _vin_step(cell.spec.tag, net, mass, h, x1_off, lv_off, y, drive, obs, aux, g_obs, grad, ws.p_grad,
+                         ws.bufs, ws.vecs, ws.p_mass, g_mass, g_drive, am, av, k, not forced)
+        if not forced or not math.isfinite(loss):
+            return loss
+        cell.fold_gradients(params, layout, mass, g_mass, g_drive, u, grad)
         return loss if _adam(params, grad, am, av, k) else math.nan
 
     return Stepper(run, opt)
