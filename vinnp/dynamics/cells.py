@@ -16,7 +16,7 @@ import numpy as np
 
 from vinnp.checks import as_array, positive_float, positive_int
 from vinnp.dynamics import kernels, registry
-from vinnp.dynamics.forcing import Forcing
+from vinnp.dynamics.forcing import Forcing, check_inputs
 from vinnp.dynamics.mass import Mass
 from vinnp.layers.mlp import MLP
 from vinnp.params import Layout
@@ -105,17 +105,7 @@ class Cell(NetAndMass):
 
     def inputs(self, u, B, T, dtype):
         """u checked against this cell: (B, T, m) as ``dtype``, or None for a cell without inputs."""
-        if not self.n_inputs:
-            if u is not None and np.size(u):
-                raise ValueError(f"u: the {self.kind} model was trained without inputs; give none")
-            return None
-        if u is None:
-            raise ValueError(f"u: the {self.kind} model was trained with {self.n_inputs} input(s); give u of shape "
-                             f"(trajectories, steps, {self.n_inputs})")
-        u = as_array(u, "u", shape=(B, T, self.n_inputs))
-        if not np.all(np.isfinite(u)):
-            raise ValueError("u: inputs must be finite numbers")
-        return np.ascontiguousarray(u, dtype)
+        return check_inputs(u, self.n_inputs, (B, T, self.n_inputs), self.kind, dtype)
 
     def drive(self, params, layout, u, B, T, prefix="cell"):
         """The kernels' drive: B u_t (B, T, d) for a forced cell, (B, 0, d) for the others."""

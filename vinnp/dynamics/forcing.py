@@ -15,7 +15,23 @@ their gradients back. NumPy only (the embedded forecast uses it).
 
 import numpy as np
 
+from vinnp.checks import as_array
+
 D0 = 0.01
+
+
+def check_inputs(u, n_inputs, shape, kind, dtype=np.float64):
+    """u checked against a model with ``n_inputs`` inputs: (n, T, m) = ``shape`` as ``dtype``, or
+    None for a model without inputs. ValueError naming ``u`` and the expected form otherwise."""
+    if not n_inputs:
+        if u is not None and np.size(u):
+            raise ValueError(f"u: the {kind} model was trained without inputs; give none")
+        return None
+    if u is None:
+        raise ValueError(f"u: the {kind} model was trained with {n_inputs} input(s); give u of shape "
+                         f"(trajectories, steps, {n_inputs}), one row per step")
+    u = as_array(u, "u", shape=shape)  # refuses NaN and inf too
+    return np.ascontiguousarray(u, dtype)
 
 
 class Forcing:

@@ -12,7 +12,7 @@ import numpy as np
 
 from vinnp.checkpoint import read_checkpoint
 from vinnp.dynamics import registry
-from vinnp.dynamics.forcing import Forcing
+from vinnp.dynamics.forcing import Forcing, check_inputs
 from vinnp.dynamics.mass import Mass
 
 
@@ -57,23 +57,6 @@ class EmbeddedVIN:
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
             raise ValueError(f"checkpoint: {path!r} does not describe a usable VIN ({exc!r})") from None
 
-    def check_inputs(self, u, n, n_steps):
-        """u as (n, n_steps, m) float64 for a model with inputs (ValueError naming ``u`` otherwise)."""
-        if not self.n_inputs:
-            if u is not None and np.size(u):
-                raise ValueError(f"u: the {self.kind} model was trained without inputs; give none")
-            return None
-        if u is None:
-            raise ValueError(f"u: the {self.kind} model was trained with {self.n_inputs} input(s); give them "
-                             f"(one row of {self.n_inputs} per step)")
-        u = np.asarray(u, np.float64)
-        if u.shape != (n, n_steps, self.n_inputs):
-            raise ValueError(f"u: expected shape {(n, n_steps, self.n_inputs)} (trajectories, steps, inputs), "
-                             f"got {u.shape}")
-        if not np.all(np.isfinite(u)):
-            raise ValueError("u: inputs must be finite numbers")
-        return u
-
     def rollout(self, q0, p0, u=None, n_steps=None):
         """q, p (N, K + 1, d) from q0, p0 (N, d), index 0 the given state; K = n_steps, or the
         number of input steps u (N, K, m) of a model with inputs (u[:, k] held over step k)."""
@@ -84,7 +67,7 @@ class EmbeddedVIN:
             if u is None:
                 raise ValueError("n_steps: give the number of steps (or the inputs u, one row per step)")
             n_steps = np.shape(u)[1]
-        u = self.check_inputs(u, n, n_steps)
+        u = check_inputs(u, self.n_inputs, (n, n_steps, self.n_inputs), self.kind)
         if not self.spec.forced:
             x1 = self.spec.initial_state(q0, p0, self.minv, self.h)
             obs = self.spec.reference(self.weights, self.activations, self.minv, self.m, self.h, x1, n_steps + 1)
