@@ -12,14 +12,13 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from test_dynamics import fd_jacobian, symplectic_defect
+from test_fused import fused_matches_loss_and_grad
 from vinnp.dynamics import kernels, registry
 from vinnp.dynamics.cells import make_cell
 from vinnp.dynamics.integrator import POSITIONS
 from vinnp.layers import reference as R
 from vinnp.models.registry import make_model
-from vinnp.optim import Adam
 from vinnp.params import Layout
-from vinnp.training.fused import make_stepper
 
 FORCED = [n for n, s in registry.INTEGRATORS.items() if s.forced]
 # the unforced cell each forced cell must equal at D = 0 with no input
@@ -192,18 +191,11 @@ def test_fused_step_with_inputs_is_loss_and_grad_then_adam(name, dtype, tol):
              "dqdt": np.zeros((n, T, d)), "dpdt": np.zeros((n, T, d)), "u": rng.standard_normal((n, T, m))}
     batch = {k: v.astype(dtype) for k, v in batch.items()}
     model = make_model(name, d, 0.1, n_seq=n, hidden=(7,), n_inputs=m)
-    start = model.init(rng, batch, dtype)
-    start += (0.05 * rng.standard_normal(start.size)).astype(dtype)
-    a, b = start.copy(), start.copy()
-    opt_a, opt_b = Adam(a.size, lr=1e-2, dtype=dtype), Adam(b.size, lr=1e-2, dtype=dtype)
-    step = make_stepper(model, batch, opt_b)
-    assert step is not None
-    for _ in range(3):
-        loss_a, grad = model.loss_and_grad(a, batch)
+
+    def forces_alive(grad):  # the dissipation and input map gradients are not zero
         assert np.any(grad[model.layout.slice("cell.force.B")]) and np.any(grad[model.layout.slice("cell.force.L")])
-        opt_a.step(a, grad)
-        assert step(b) == pytest.approx(loss_a, rel=tol)
-    assert np.max(np.abs(a - b)) <= tol * np.abs(a).max()
+
+    fused_matches_loss_and_grad(model, batch, rng, dtype, tol, forces_alive)
 
 
 def test_inputs_are_required_checked_and_refused():

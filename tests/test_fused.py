@@ -29,6 +29,12 @@ def test_fused_step_is_loss_and_grad_then_adam(name, n_seq, d, hidden, dtype, to
     rng = np.random.default_rng(n_seq + d)
     batch = {k: v.astype(dtype) for k, v in _batch(rng, n_seq, 12, d).items()}
     model = make_model(name, d, 0.1, n_seq=n_seq, hidden=hidden)
+    fused_matches_loss_and_grad(model, batch, rng, dtype, tol)
+
+
+def fused_matches_loss_and_grad(model, batch, rng, dtype, tol, check_grad=None):
+    """Three steps each way from the same perturbed start: same losses, same parameters, same
+    Adam state. ``check_grad(grad)`` asserts what each loss_and_grad gradient must hold."""
     start = model.init(rng, batch, dtype)
     start += (0.05 * rng.standard_normal(start.size)).astype(dtype)
     a, b = start.copy(), start.copy()
@@ -37,6 +43,8 @@ def test_fused_step_is_loss_and_grad_then_adam(name, n_seq, d, hidden, dtype, to
     assert step is not None
     for _ in range(3):
         loss_a, grad = model.loss_and_grad(a, batch)
+        if check_grad is not None:
+            check_grad(grad)
         opt_a.step(a, grad)
         loss_b = step(b)
         assert loss_b == pytest.approx(loss_a, rel=tol)

@@ -20,14 +20,12 @@ import time
 import numpy as np
 
 from vinnp.dynamics import registry as integrators
-from vinnp.evaluation.report import forecast_rows
 from vinnp.experiments.noisy import rmse_mean
-from vinnp.experiments.runs import train_or_reuse
+from vinnp.experiments.runs import figure_row, train_or_reuse
 from vinnp.io import save_json, save_text
 from vinnp.plots.forecast import plot_forecasts
 from vinnp.systems import get_system
-from vinnp.training.checkpoint import load_checkpoint
-from vinnp.training.setup import make_config, prepare_data
+from vinnp.training.setup import make_config
 
 SYSTEMS = ("damped-spring", "damped-pendulum", "driven-pendulum")
 MODELS = ("nn", "hnn", "dhnn", "vin-vv") + tuple(n for n, s in integrators.INTEGRATORS.items()
@@ -63,10 +61,8 @@ def run_forced(out, seeds=5, steps=10000, systems=SYSTEMS, models=MODELS, log=pr
                 friction = f" friction {m['friction']:.4f} ({m['friction_rel_error']:.1%})" if "friction" in m else ""
                 log(f"{system:16s} {model:14s} seed {seed}: rmse_mean {row['rmse_mean']:.4f} rmse_20s "
                     f"{m['rmse_20s']:.4f} energy {m['energy_drift']:.4f}{friction} ({time.time() - t0:.0f} s)")
-            model_obj, params, _ = load_checkpoint(os.path.join(out, "runs", f"{system}-{model}-s{first_seed}",
-                                                                "model.npz"))
             cfg0 = make_config(system=system, model=model, steps=steps, seed=first_seed, dtype=dtype)
-            _, fig_row, t = forecast_rows(model_obj, params, prepare_data(cfg0), cfg0)
+            fig_row, t = figure_row(cfg0, os.path.join(out, "runs", f"{system}-{model}-s{first_seed}"))
             fig_rows.append(fig_row)
         plot_forecasts(os.path.join(out, f"{system}.png"), fig_rows, t,
                        f"{system}: 20 s forecasts from held-out states (seed {first_seed})")

@@ -12,11 +12,9 @@ import numpy as np
 
 from vinnp.dynamics import registry as integrators
 from vinnp.io import save_json, save_text
-from vinnp.evaluation.report import forecast_rows
 from vinnp.plots.forecast import plot_forecasts
-from vinnp.training.checkpoint import load_checkpoint
-from vinnp.experiments.runs import train_or_reuse
-from vinnp.training.setup import make_config, prepare_data
+from vinnp.experiments.runs import figure_row, train_or_reuse
+from vinnp.training.setup import make_config
 
 SYSTEMS = ("spring", "pendulum")
 REGIMES = (25, 5)
@@ -54,11 +52,9 @@ def run_noisy(out, seeds=3, steps=10000, systems=SYSTEMS, regimes=REGIMES, model
                         f"rmse_20s {m['rmse_20s']:.4f} "
                         f"drift {m['energy_drift']:.4f} ({time.time() - t0:.0f} s)")
                 # the first seed's forecasts, a row per model, for the figure
-                model_obj, params, _ = load_checkpoint(os.path.join(out, "runs", f"{system}-n{n_traj}-{model}"
-                                                                    f"-s{first_seed}", "model.npz"))
                 cfg0 = make_config(system=system, model=model, n_traj=n_traj, steps=steps, seed=first_seed,
                                    dtype=dtype, **overrides)
-                _, row, t = forecast_rows(model_obj, params, prepare_data(cfg0), cfg0)
+                row, t = figure_row(cfg0, os.path.join(out, "runs", f"{system}-n{n_traj}-{model}-s{first_seed}"))
                 fig_rows.append(row)
             plot_forecasts(os.path.join(out, f"{system}-n{n_traj}.png"), fig_rows, t,
                            f"{system}, {n_traj} training trajectories (seed {first_seed})")
