@@ -6,6 +6,8 @@ from vinnp.checks import one_of, positive_int
 from vinnp.experiments import forced as forced_experiment
 from vinnp.experiments.noisy import run_noisy
 from vinnp.experiments.pixels import run_pixels
+from vinnp.scheduling import resolve_scheduler
+from vinnp.cli.scheduling import scheduler_options
 
 
 @click.group()
@@ -27,12 +29,16 @@ def experiment():
               help="Seeds run from here (e.g. 100: development seeds kept apart from the reported 0, 1, ...).")
 @click.option("--init", "init_scheme", type=click.Choice(["uniform", "normal"]), default=None,
               help="Network initialisation of every run (default uniform; see vinnp train --help).")
-def noisy(seeds, steps, out, systems, regimes, models, dtype, first_seed, init_scheme):
+@click.option("--with-rows", type=click.Path(dir_okay=False), default=None,
+              help="An earlier results.json of other seeds (e.g. docs/noisy-results.json) to table with these runs.")
+@scheduler_options
+def noisy(seeds, steps, out, systems, regimes, models, dtype, first_seed, init_scheme, with_rows, scheduler, workers):
     """Section 4.1: both systems x both regimes x {NN, HNN, VIN-SV, VIN-VV} x seeds.
 
     Finished runs inside --out are reused, and an interrupted one resumes, so
     the command can be re-run after an interruption.
     """
+    scheduler, workers = resolve_scheduler(scheduler, workers)
     positive_int(seeds, "--seeds")
     positive_int(first_seed, "--first-seed", minimum=0)
     try:
@@ -41,7 +47,8 @@ def noisy(seeds, steps, out, systems, regimes, models, dtype, first_seed, init_s
         raise ValueError(f"--regimes: expected comma-separated trajectory counts, got {regimes!r}") from None
     rows, table, seconds = run_noisy(out, seeds=seeds, steps=steps, systems=tuple(systems.split(",")),
                                      regimes=regimes, models=tuple(models.split(",")), dtype=dtype,
-                                     first_seed=first_seed, init=init_scheme, log=lambda m: click.echo(m, err=True))
+                                     first_seed=first_seed, init=init_scheme, with_rows=with_rows,
+                                     scheduler=scheduler, workers=workers, log=lambda m: click.echo(m, err=True))
     click.echo(table)
     click.echo(f"runtime: {seconds:.0f} s; results in {out}/results.json, figures {out}/*.png")
 
@@ -54,13 +61,20 @@ def noisy(seeds, steps, out, systems, regimes, models, dtype, first_seed, init_s
 @click.option("--systems", default="pendulum,spring", show_default=True)
 @click.option("--embeddings/--no-embeddings", default=True, show_default=True,
               help="Also train Figure 5's VAE, DVAE, LG-VAE and learned-mass VIN-SO(2) on the pendulum.")
-def pixels(trials, steps, out, systems, embeddings):
+@click.option("--first-trial", type=int, default=0, show_default=True,
+              help="Trials run from here (e.g. 6 with --trials 4: trials 6-9). Figures need trial 0.")
+@click.option("--with-rows", type=click.Path(dir_okay=False), default=None,
+              help="An earlier results.json of other trials (e.g. docs/pixel-results.json) to table with these runs.")
+@scheduler_options
+def pixels(trials, steps, out, systems, embeddings, first_trial, with_rows, scheduler, workers):
     """Section 4.2: Table 1 (5 s forecast RMSE and log-likelihood) and Figures 5-8.
 
     Finished runs inside --out are reused and an interrupted one resumes, so
     the command can be re-run after an interruption.
     """
+    scheduler, workers = resolve_scheduler(scheduler, workers)
     positive_int(trials, "--trials")
+    positive_int(first_trial, "--first-trial", minimum=0)
     positive_int(steps, "--steps")
     names = tuple(s for s in systems.split(",") if s)
     for name in names:
@@ -68,7 +82,8 @@ def pixels(trials, steps, out, systems, embeddings):
     if not names:
         raise ValueError("--systems: expected pendulum, spring or both (comma-separated)")
     rows, table, seconds = run_pixels(out, trials=trials, steps=steps, systems=names, embeddings=embeddings,
-                                      log=lambda m: click.echo(m, err=True))
+                                      first_trial=first_trial, with_rows=with_rows, scheduler=scheduler,
+                                      workers=workers, log=lambda m: click.echo(m, err=True))
     click.echo(table)
     click.echo(f"runtime: {seconds:.0f} s; results in {out}/results.json, figures {out}/figure*.png")
 
@@ -81,12 +96,14 @@ def pixels(trials, steps, out, systems, embeddings):
 @click.option("--systems", default=",".join(forced_experiment.SYSTEMS), show_default=True)
 @click.option("--models", default=",".join(forced_experiment.MODELS), show_default=True)
 @click.option("--first-seed", type=int, default=0, show_default=True)
-def forced(seeds, steps, out, systems, models, first_seed):
+@scheduler_options
+def forced(seeds, steps, out, systems, models, first_seed, scheduler, workers):
     """Friction and control: damped and driven systems x {NN, HNN, dissipative HNN, VIN-VV, forced
     VIN-SV, forced VIN-VV} x seeds; forecast RMSE, energy error and the recovered friction.
 
     Finished runs inside --out are reused, and an interrupted one resumes.
     """
+    scheduler, workers = resolve_scheduler(scheduler, workers)
     positive_int(seeds, "--seeds")
     positive_int(steps, "--steps")
     positive_int(first_seed, "--first-seed", minimum=0)
@@ -99,6 +116,7 @@ def forced(seeds, steps, out, systems, models, first_seed):
     if not names or not chosen:
         raise ValueError("--systems/--models: expected at least one name (comma-separated)")
     rows, table, seconds = forced_experiment.run_forced(out, seeds=seeds, steps=steps, systems=names, models=chosen,
-                                                        first_seed=first_seed, log=lambda m: click.echo(m, err=True))
+                                                        first_seed=first_seed, scheduler=scheduler, workers=workers,
+                                                        log=lambda m: click.echo(m, err=True))
     click.echo(table)
     click.echo(f"runtime: {seconds:.0f} s; results in {out}/results.json, figures {out}/*.png")

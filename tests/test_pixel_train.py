@@ -129,6 +129,16 @@ def test_experiment_end_to_end_at_toy_widths(tmp_path):
                                          r"steps 3 \(now 4\)"):
         run_pixels(out, trials=2, steps=4, log=lambda m: None, **TINY)
     assert os.path.getmtime(os.path.join(out, "runs", "spring-vin-sv-t1", "model.npz")) == before
+    # a later trial run apart, tabled with the earlier trials' rows
+    more = str(tmp_path / "more")
+    rows3, table3, _ = run_pixels(more, trials=1, first_trial=2, steps=3, embeddings=False, log=lambda m: None,
+                                  with_rows=os.path.join(out, "results.json"), **TINY)
+    assert rows3[: len(rows)] == rows and {r["trial"] for r in rows3[len(rows):]} == {2}
+    assert "| spring | vin-sv |" in table3 and table3.count("| 3 |") == 5
+    assert not any(name.startswith("figure") for name in os.listdir(more))  # figures come from trial 0
+    with pytest.raises(ValueError, match="--with-rows: row 0 .* was made with steps 3, these runs with 4"):
+        run_pixels(str(tmp_path / "other"), trials=1, first_trial=2, steps=4, embeddings=False,
+                   log=lambda m: None, with_rows=os.path.join(out, "results.json"), **TINY)
 
 
 def _cli(*args, cwd=None):

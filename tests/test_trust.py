@@ -508,7 +508,7 @@ def test_an_os_error_below_the_checks_is_still_one_line(tmp_path, capsys, monkey
 
 
 def test_the_pixel_experiment_resumes_a_run_that_never_checkpointed(tmp_path):
-    from vinnp.experiments.pixels import _run
+    from vinnp.experiments.pixels import train_or_reuse_pixels
     from vinnp.training.pixels import make_pixel_config
 
     tiny = dict(enc_hidden=8, lstm_hidden=4, dec_hidden=8, dyn_hidden=[8], eval_every=5, checkpoint_every=5,
@@ -517,7 +517,7 @@ def test_the_pixel_experiment_resumes_a_run_that_never_checkpointed(tmp_path):
     run_dir = tmp_path / "runs" / "pendulum-vin-so2-t0"
     run_dir.mkdir(parents=True)
     (run_dir / "config.json").write_text(json.dumps(cfg))  # a start that stopped before its first checkpoint
-    metrics, _ = _run(str(tmp_path), "pendulum", "vin-so2", 0, 5, False, quiet, False, tiny)
+    metrics = train_or_reuse_pixels(cfg, str(run_dir), quiet)
     assert metrics["steps"] == 5
 
 

@@ -100,6 +100,11 @@ def save_json(path, obj):
     save_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
 
 
+def save_bytes(path, data):
+    """Write raw bytes (a file a remote worker sent back) atomically."""
+    _atomic(path, lambda fh: fh.write(data))
+
+
 def save_text(path, text):
     """Write a text file (a report, a table) atomically."""
     _atomic(path, lambda fh: fh.write(text.encode()))

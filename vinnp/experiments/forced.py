@@ -24,6 +24,7 @@ from vinnp.experiments.noisy import rmse_mean
 from vinnp.experiments.runs import figure_row, train_or_reuse
 from vinnp.io import save_json, save_text
 from vinnp.plots.forecast import plot_forecasts
+from vinnp.scheduling import RunSpec, execute
 from vinnp.systems import get_system
 from vinnp.training.setup import make_config
 
@@ -39,31 +40,34 @@ def runnable(system, model):
     return not (get_system(system).n_inputs and spec is not None and not spec.forced)
 
 
-def run_forced(out, seeds=5, steps=10000, systems=SYSTEMS, models=MODELS, log=print, progress=False,
-               dtype="float32", first_seed=0):
-    """Train (or reuse) every run, then results.json, results.md and a forecast figure per system."""
+def run_forced(out, seeds=5, steps=10000, systems=SYSTEMS, models=MODELS, log=print, dtype="float32",
+               first_seed=0, scheduler="none", workers=None):
+    """Train (or reuse) every run, then results.json, results.md and a forecast figure per system.
+    The runs execute on ``scheduler`` (vinnp.scheduling.execute)."""
     t0 = time.time()
+    grid = [(system, model, seed) for system in systems for model in models if runnable(system, model)
+            for seed in range(first_seed, first_seed + seeds)]
+    specs = [RunSpec(run_path(*key), train_or_reuse,
+                     make_config(system=key[0], model=key[1], steps=steps, seed=key[2], dtype=dtype)) for key in grid]
+    metrics = execute(specs, out, scheduler, workers, log)
     rows = []
+    for (system, model, seed), spec in zip(grid, specs):
+        m = metrics[spec.path]
+        row = {"system": system, "model": model, "seed": seed, "rmse_mean": rmse_mean(m),
+               **{k: m[k] for k in ("rmse_3s", "rmse_10s", "rmse_20s", "energy_drift", "chosen_steps", "stuck")}}
+        row.update({k: m[k] for k in ("friction", "friction_true", "friction_rel_error") if k in m})
+        rows.append(row)
+        friction = f" friction {m['friction']:.4f} ({m['friction_rel_error']:.1%})" if "friction" in m else ""
+        log(f"{system:16s} {model:14s} seed {seed}: rmse_mean {row['rmse_mean']:.4f} rmse_20s "
+            f"{m['rmse_20s']:.4f} energy {m['energy_drift']:.4f}{friction}")
+    by_path = {spec.path: spec for spec in specs}
     for system in systems:
         fig_rows, t = [], None
         for model in models:
-            if not runnable(system, model):
-                continue
-            for seed in range(first_seed, first_seed + seeds):
-                cfg = make_config(system=system, model=model, steps=steps, seed=seed, dtype=dtype)
-                run_dir = os.path.join(out, "runs", f"{system}-{model}-s{seed}")
-                m = train_or_reuse(cfg, run_dir, log, progress)
-                row = {"system": system, "model": model, "seed": seed, "rmse_mean": rmse_mean(m),
-                       **{k: m[k] for k in ("rmse_3s", "rmse_10s", "rmse_20s", "energy_drift", "chosen_steps",
-                                            "stuck")}}
-                row.update({k: m[k] for k in ("friction", "friction_true", "friction_rel_error") if k in m})
-                rows.append(row)
-                friction = f" friction {m['friction']:.4f} ({m['friction_rel_error']:.1%})" if "friction" in m else ""
-                log(f"{system:16s} {model:14s} seed {seed}: rmse_mean {row['rmse_mean']:.4f} rmse_20s "
-                    f"{m['rmse_20s']:.4f} energy {m['energy_drift']:.4f}{friction} ({time.time() - t0:.0f} s)")
-            cfg0 = make_config(system=system, model=model, steps=steps, seed=first_seed, dtype=dtype)
-            fig_row, t = figure_row(cfg0, os.path.join(out, "runs", f"{system}-{model}-s{first_seed}"))
-            fig_rows.append(fig_row)
+            if runnable(system, model):
+                path = run_path(system, model, first_seed)
+                fig_row, t = figure_row(by_path[path].cfg, os.path.join(out, path))
+                fig_rows.append(fig_row)
         plot_forecasts(os.path.join(out, f"{system}.png"), fig_rows, t,
                        f"{system}: 20 s forecasts from held-out states (seed {first_seed})")
     seconds = time.time() - t0
@@ -71,6 +75,11 @@ def run_forced(out, seeds=5, steps=10000, systems=SYSTEMS, models=MODELS, log=pr
     table = markdown_table(rows, [m for m in models if any(r["model"] == m for r in rows)])
     save_text(os.path.join(out, "results.md"), table + f"\nruntime: {seconds:.0f} s\n")
     return rows, table, seconds
+
+
+def run_path(system, model, seed):
+    """A run's folder inside the experiment's --out."""
+    return os.path.join("runs", f"{system}-{model}-s{seed}")
 
 
 def markdown_table(rows, models, metrics=TABLE_METRICS):

@@ -13,7 +13,8 @@ import numpy as np
 from vinnp.dynamics import registry as integrators
 from vinnp.io import save_json, save_text
 from vinnp.plots.forecast import plot_forecasts
-from vinnp.experiments.runs import figure_row, train_or_reuse
+from vinnp.experiments.runs import earlier_rows, figure_row, train_or_reuse
+from vinnp.scheduling import RunSpec, execute
 from vinnp.training.setup import make_config
 
 SYSTEMS = ("spring", "pendulum")
@@ -23,41 +24,48 @@ MODELS = ("nn", "hnn") + integrators.with_role("table-noisy")
 
 
 def run_noisy(out, seeds=3, steps=10000, systems=SYSTEMS, regimes=REGIMES, models=MODELS, log=print,
-              progress=False, dtype="float32", first_seed=0, **overrides):
+              dtype="float32", first_seed=0, scheduler="none", workers=None, with_rows=None, **overrides):
     """Train (or reuse) every run, then results.json, results.md and a figure per system/regime.
 
     Seeds run from ``first_seed`` (a block of development seeds can be kept apart from the
-    reported ones); ``overrides`` are further make_config fields (init, hidden, ...).
+    reported ones); ``overrides`` are further make_config fields (init, hidden, ...). The runs
+    execute on ``scheduler`` (vinnp.scheduling.execute: none, local or tcp://HOST:PORT);
+    with_rows: an earlier results.json of other seeds, tabled with these (earlier_rows).
     """
     fixed = sorted(set(overrides) & {"system", "model", "n_traj", "steps", "seed", "dtype"})
     if fixed:
         raise ValueError(f"run_noisy: {', '.join(fixed)} are set by the experiment's own arguments")
     t0 = time.time()
+    grid = [(system, n_traj, model, seed) for system in systems for n_traj in regimes for model in models
+            for seed in range(first_seed, first_seed + seeds)]
+    specs = [RunSpec(run_path(*key), train_or_reuse,
+                     make_config(system=key[0], model=key[2], n_traj=key[1], steps=steps, seed=key[3], dtype=dtype,
+                                 **overrides)) for key in grid]
+    earlier = [] if with_rows is None else earlier_rows(with_rows, ROW_FIELDS, set(grid))
+    metrics = execute(specs, out, scheduler, workers, log)
     rows = []
+    for key, spec in zip(grid, specs):
+        system, n_traj, model, seed = key
+        m = metrics[spec.path]
+        rows.append({"system": system, "n_traj": n_traj, "model": model, "seed": seed,
+                     "rmse_3s": m["rmse_3s"], "rmse_10s": m["rmse_10s"], "rmse_20s": m["rmse_20s"],
+                     "rmse_mean": rmse_mean(m),
+                     "energy_drift": m["energy_drift"], "chosen_steps": m["chosen_steps"],
+                     "stuck": m["stuck"]})
+        log(f"{system:8s} n={n_traj:2d} {model:7s} seed {seed}: rmse_mean {rows[-1]['rmse_mean']:.4f} "
+            f"rmse_20s {m['rmse_20s']:.4f} drift {m['energy_drift']:.4f}")
+    by_path = {spec.path: spec for spec in specs}
     for system in systems:
         for n_traj in regimes:
+            # the first seed's forecasts, a row per model, for the figure
             fig_rows = []
             for model in models:
-                for seed in range(first_seed, first_seed + seeds):
-                    cfg = make_config(system=system, model=model, n_traj=n_traj, steps=steps, seed=seed, dtype=dtype,
-                                      **overrides)
-                    m = train_or_reuse(cfg, os.path.join(out, "runs", f"{system}-n{n_traj}-{model}-s{seed}"), log,
-                                       progress)
-                    rows.append({"system": system, "n_traj": n_traj, "model": model, "seed": seed,
-                                 "rmse_3s": m["rmse_3s"], "rmse_10s": m["rmse_10s"], "rmse_20s": m["rmse_20s"],
-                                 "rmse_mean": rmse_mean(m),
-                                 "energy_drift": m["energy_drift"], "chosen_steps": m["chosen_steps"],
-                                 "stuck": m["stuck"]})
-                    log(f"{system:8s} n={n_traj:2d} {model:7s} seed {seed}: rmse_mean {rows[-1]['rmse_mean']:.4f} "
-                        f"rmse_20s {m['rmse_20s']:.4f} "
-                        f"drift {m['energy_drift']:.4f} ({time.time() - t0:.0f} s)")
-                # the first seed's forecasts, a row per model, for the figure
-                cfg0 = make_config(system=system, model=model, n_traj=n_traj, steps=steps, seed=first_seed,
-                                   dtype=dtype, **overrides)
-                row, t = figure_row(cfg0, os.path.join(out, "runs", f"{system}-n{n_traj}-{model}-s{first_seed}"))
+                path = run_path(system, n_traj, model, first_seed)
+                row, t = figure_row(by_path[path].cfg, os.path.join(out, path))
                 fig_rows.append(row)
             plot_forecasts(os.path.join(out, f"{system}-n{n_traj}.png"), fig_rows, t,
                            f"{system}, {n_traj} training trajectories (seed {first_seed})")
+    rows = earlier + rows
     seconds = time.time() - t0
     save_json(os.path.join(out, "results.json"), rows)
     table = markdown_table(rows, models)
@@ -66,6 +74,14 @@ def run_noisy(out, seeds=3, steps=10000, systems=SYSTEMS, regimes=REGIMES, model
 
 
 TABLE_METRICS = ("rmse_mean", "rmse_20s", "energy_drift")
+# a row of results.json; the first four fields name its run
+ROW_FIELDS = ("system", "n_traj", "model", "seed", "rmse_3s", "rmse_10s", "rmse_20s", "rmse_mean", "energy_drift",
+              "chosen_steps", "stuck")
+
+
+def run_path(system, n_traj, model, seed):
+    """A run's folder inside the experiment's --out."""
+    return os.path.join("runs", f"{system}-n{n_traj}-{model}-s{seed}")
 
 
 def rmse_mean(metrics):

@@ -16,9 +16,11 @@ import time
 import numpy as np
 
 from vinnp.dynamics import registry as integrators
+from vinnp.experiments.runs import earlier_rows
 from vinnp.evaluation.pixels import axis_names, embed, forecast_frames, latent_path
 from vinnp.io import load_json, save_json, save_text
 from vinnp.plots.pixels import plot_embeddings, plot_latent_forecasts, plot_strips
+from vinnp.scheduling import RunSpec, execute
 from vinnp.training.checkpoint import load_checkpoint
 from vinnp.training.pixels import check_pixel_model, check_same_model, make_pixel_config, prepare_pixel_data, train_pixels
 from vinnp.training.run import check_reuse
@@ -31,22 +33,32 @@ EMBEDDING_CELL = integrators.default("embedding")
 EMBEDDING_RUNS = (("vae", False), ("dvae", False), ("lg-vae", False), (EMBEDDING_CELL, True))
 
 
-def _run_name(system, model, trial, learn_mass=False):
-    return f"{system}-{model}{'-mass' if learn_mass else ''}-t{trial}"
+# a row of results.json; the first three fields name its run
+ROW_FIELDS = ("system", "model", "trial", "rmse", "loglik", "best_elbo", "best_step", "steps")
 
 
-def _run(out, system, model, trial, steps, learn_mass, log, progress, overrides):
-    """Train one run (or reuse a finished one; resume an interrupted one) -> (metrics, run_dir)."""
-    run_dir = os.path.join(out, "runs", _run_name(system, model, trial, learn_mass))
-    cfg = make_pixel_config(system=system, model=model, seed=trial, steps=steps, learn_mass=learn_mass, **overrides)
+def run_path(system, model, trial, learn_mass=False):
+    """A run's folder inside the experiment's --out."""
+    return os.path.join("runs", f"{system}-{model}{'-mass' if learn_mass else ''}-t{trial}")
+
+
+def train_or_reuse_pixels(cfg, run_dir, log):
+    """The metrics of the pixel run ``cfg`` in ``run_dir``: read back when it finished (its
+    checkpoint must hold the model the config names), else trained; an interrupted run resumes.
+    The train function of every pixel RunSpec (vinnp.scheduling)."""
     check_reuse(cfg, run_dir)
     metrics_path = os.path.join(run_dir, "metrics.json")
     if os.path.exists(metrics_path):
         model_path = os.path.join(run_dir, "model.npz")
         check_same_model(cfg, load_checkpoint(model_path)[0], model_path)
-        return load_json(metrics_path, "metrics.json"), run_dir
+        return load_json(metrics_path, "metrics.json")
     resume = os.path.exists(os.path.join(run_dir, "config.json"))  # checked by check_reuse above
-    return train_pixels(cfg, run_dir, resume=resume, progress=progress, log=log), run_dir
+    return train_pixels(cfg, run_dir, resume=resume, progress=False, log=log)
+
+
+def _spec(system, model, trial, steps, learn_mass, overrides):
+    cfg = make_pixel_config(system=system, model=model, seed=trial, steps=steps, learn_mass=learn_mass, **overrides)
+    return RunSpec(run_path(system, model, trial, learn_mass), train_or_reuse_pixels, cfg)
 
 
 def _load(run_dir):
@@ -57,32 +69,42 @@ def _load(run_dir):
 
 
 def run_pixels(out, trials=3, steps=6000, systems=("pendulum", "spring"), embeddings=True, log=print,
-               progress=False, **overrides):
+               first_trial=0, scheduler="none", workers=None, with_rows=None, **overrides):
     """Every run, then results.json (rows system, model, trial, rmse, loglik), results.md and the figures.
 
-    overrides: further fields of every run's config (vinnp.training.pixels.PIXEL_DEFAULTS),
-    e.g. narrower networks for a quick check.
+    Trials run from ``first_trial`` (a later block of trials can run apart, then all are tabled
+    by one command over the whole range); the runs execute on ``scheduler``
+    (vinnp.scheduling.execute). overrides: further fields of every run's config
+    (vinnp.training.pixels.PIXEL_DEFAULTS), e.g. narrower networks for a quick check.
+    with_rows: an earlier results.json of other trials under the same protocol, tabled with
+    these (vinnp.experiments.runs.earlier_rows). Figures need trial 0 among this command's
+    runs.
     """
     t0 = time.time()
-    rows = []
-    for system in systems:
-        for trial in range(trials):
-            for model in TABLE_MODELS[system]:
-                m, _ = _run(out, system, model, trial, steps, False, log, progress, overrides)
-                rows.append({"system": system, "model": model, "trial": trial, "rmse": m["rmse"],
-                             "loglik": m["loglik"], "best_elbo": m["best_elbo"], "best_step": m["best_step"]})
-                log(f"{system:8s} {model:8s} trial {trial}: rmse {m['rmse']:.3f} loglik {m['loglik'] / 100:.2f}e2 "
-                    f"({time.time() - t0:.0f} s)")
+    grid = [(system, model, trial) for system in systems for trial in range(first_trial, first_trial + trials)
+            for model in TABLE_MODELS[system]]
+    specs = [_spec(system, model, trial, steps, False, overrides) for system, model, trial in grid]
+    earlier = [] if with_rows is None else earlier_rows(with_rows, ROW_FIELDS, set(grid), {"steps": steps})
+    extra = []
     if embeddings and "pendulum" in systems:
-        for model, learn_mass in EMBEDDING_RUNS:
-            _run(out, "pendulum", model, 0, steps, learn_mass, log, progress, overrides)
-            log(f"pendulum {model}{' (learned mass)' if learn_mass else ''} trial 0 for Figure 5 "
-                f"({time.time() - t0:.0f} s)")
+        extra = [_spec("pendulum", model, 0, steps, learn_mass, overrides) for model, learn_mass in EMBEDDING_RUNS]
+        extra = [s for s in extra if s.path not in {t.path for t in specs}]
+    metrics = execute(specs + extra, out, scheduler, workers, log)
+    rows = []
+    for (system, model, trial), spec in zip(grid, specs):
+        m = metrics[spec.path]
+        rows.append({"system": system, "model": model, "trial": trial, "rmse": m["rmse"],
+                     "loglik": m["loglik"], "best_elbo": m["best_elbo"], "best_step": m["best_step"], "steps": steps})
+        log(f"{system:8s} {model:8s} trial {trial}: rmse {m['rmse']:.3f} loglik {m['loglik'] / 100:.2f}e2")
+    rows = earlier + rows
     seconds = time.time() - t0
     save_json(os.path.join(out, "results.json"), rows)
     table = markdown_table(rows)
-    save_text(os.path.join(out, "results.md"), table + f"\nruntime: {seconds:.0f} s ({trials} trials, {steps} steps)\n")
-    make_figures(out, systems, embeddings and "pendulum" in systems)
+    save_text(os.path.join(out, "results.md"), table + f"\nruntime: {seconds:.0f} s ({len(specs + extra)} runs of "
+                                                       f"{steps} steps, trials {first_trial}-{first_trial + trials - 1} "
+                                                       f"run by this command)\n")
+    if first_trial == 0:
+        make_figures(out, systems, embeddings and "pendulum" in systems)
     return rows, table, seconds
 
 
@@ -107,7 +129,7 @@ def make_figures(out, systems, embeddings):
     for system in systems:
         strips, truth = [], None
         for model_name in TABLE_MODELS[system]:
-            model, params, cfg, data = _load(os.path.join(out, "runs", _run_name(system, model_name, 0)))
+            model, params, cfg, data = _load(os.path.join(out, run_path(system, model_name, 0)))
             long = data["long"]["frames"]
             q, p, pix = forecast_frames(model, params, long[:, : model.T].astype(params.dtype), long.shape[1])
             truth = long[0]
@@ -122,7 +144,7 @@ def make_figures(out, systems, embeddings):
         return
     rows = []
     for model_name, learn_mass in EMBEDDING_RUNS[:3] + ((EMBEDDING_CELL, True), (EMBEDDING_CELL, False)):
-        model, params, cfg, data = _load(os.path.join(out, "runs", _run_name("pendulum", model_name, 0, learn_mass)))
+        model, params, cfg, data = _load(os.path.join(out, run_path("pendulum", model_name, 0, learn_mass)))
         label = model_name + ("" if model_name != EMBEDDING_CELL else " (learned mass)" if learn_mass else " (fixed mass)")
         rows.append((label, embed(model, params, data["train"][0]), embed(model, params, data["test"]["frames"][0]),
                      axis_names(model)))
