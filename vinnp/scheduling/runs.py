@@ -13,7 +13,6 @@ from vinnp.io import check_out_dir, save_bytes
 from vinnp.scheduling.task import token_path, write_run_files
 from vinnp.training.run import check_reuse
 
-SCHEDULERS = ("none", "local", "tcp://HOST:PORT", "auto")
 INSTALL_HINT = "pip install -e '.[distributed]' (or pip install 'dask[distributed]')"
 
 
